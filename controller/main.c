@@ -1,0 +1,81 @@
+/*
+ * dsvmops: GitOps for Data Science VM pools on Azure.
+ *
+ * main() only dispatches to a subcommand; each command lives in its own
+ * cmd_*.c file and parses its own options.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+const dsvm_command dsvm_commands[] = {
+    {"version", dsvm_cmd_version, "print the version of dsvmops and its libraries"},
+    {NULL, NULL, NULL},
+};
+
+int dsvm_cli_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+void dsvm_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "dsvmops %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+    const dsvm_command *c;
+
+    fputs("usage: dsvmops COMMAND [OPTIONS]\n"
+          "\n"
+          "GitOps controller for Data Science VM pools on Azure.\n"
+          "\n"
+          "Commands:\n",
+          f);
+    for (c = dsvm_commands; c->name; c++)
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fputs("\n"
+          "Run 'dsvmops COMMAND --help' for the options of one command.\n"
+          "Exit codes: 0 success, 1 error, 2 changes or drift, 3 partial failure,\n"
+          "4 refused by a safety guard.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    const dsvm_command *c;
+
+    if (argc < 2) {
+        usage(stderr);
+        return DSVM_EXIT_ERROR;
+    }
+    if (dsvm_cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        if (argc > 2 && strcmp(argv[1], "help") == 0) {
+            char *help_argv[] = {argv[2], "--help", NULL};
+
+            for (c = dsvm_commands; c->name; c++)
+                if (strcmp(c->name, argv[2]) == 0)
+                    return c->run(2, help_argv);
+        }
+        usage(stdout);
+        return DSVM_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return dsvm_cmd_version(1, argv + 1);
+
+    for (c = dsvm_commands; c->name; c++)
+        if (strcmp(c->name, argv[1]) == 0)
+            return c->run(argc - 1, argv + 1);
+
+    fprintf(stderr, "dsvmops: unknown command '%s'; run 'dsvmops --help' for the list\n", argv[1]);
+    return DSVM_EXIT_ERROR;
+}

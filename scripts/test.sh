@@ -1,0 +1,12 @@
+#!/bin/sh
+# The README's second command: install what is missing, build with
+# AddressSanitizer and UBSan, and run every test through ctest.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+cmake -S . -B build -DDSVM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build -j "$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+cd build
+ctest --output-on-failure -j "$(nproc)" --timeout 300
