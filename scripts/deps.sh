@@ -9,7 +9,7 @@ libsqlite3-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev libgit2-dev lib
 if [ "$mode" = test ]; then
     # the armsim conformance test drives the official Azure SDK for Python;
     # the armsim benchmark uses wrk
-    pkgs="$pkgs python3 python3-azure wrk"
+    pkgs="$pkgs clang python3 python3-azure wrk"
 fi
 
 missing=""

@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 cmake -S . -B build -DDSVM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build -j "$(nproc)"
+# the same sources must also build warning-free with clang
+CC=clang cmake -S . -B build-clang -DDSVM_SANITIZE=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-clang -j "$(nproc)" >/dev/null
+echo "test: clang build is warning-free"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd build
