@@ -1,0 +1,1203 @@
+/* The resource types armsim serves, as one table of rules, plus the few hooks for
+ * server-populated fields and type-specific behaviour. */
+#include "rules.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+char *vault_uri(struct ctx *c, const char *name)
+{
+    return xasprintf("%s/keyvault/%s/", c->base_url ? c->base_url : "", name);
+}
+
+/* Keeps a server-generated string from old, or makes a new UUID. */
+static void keep_or_uuid(struct ctx *c, json_t *body, json_t *old, const char *path)
+{
+    json_t *prev = old ? json_path_get(old, path) : NULL;
+    char u[37];
+    if (json_is_string(prev)) {
+        json_path_set(body, path, json_copy(prev));
+        return;
+    }
+    new_uuid(c, u);
+    json_path_set(body, path, json_string(u));
+}
+
+static void keep_or_now(json_t *body, json_t *old, const char *path)
+{
+    json_t *prev = old ? json_path_get(old, path) : NULL;
+    char *t;
+    if (json_is_string(prev)) {
+        json_path_set(body, path, json_copy(prev));
+        return;
+    }
+    t = iso_time(now_ms());
+    json_path_set(body, path, json_string(t));
+    free(t);
+}
+
+static void set_now(json_t *body, const char *path)
+{
+    char *t = iso_time(now_ms());
+    json_path_set(body, path, json_string(t));
+    free(t);
+}
+
+/* Gives each element of an array property an id (parent id + segment + name). */
+static void child_ids(json_t *body, const char *path, const char *segment, const char *type)
+{
+    json_t *arr = json_path_get(body, path), *el;
+    const char *id = json_string_value(json_object_get(body, "id"));
+    size_t i;
+    json_array_foreach(arr, i, el)
+    {
+        const char *name = json_string_value(json_object_get(el, "name"));
+        char *cid;
+        if (!json_is_object(el) || !name || !id)
+            continue;
+        cid = xasprintf("%s/%s/%s", id, segment, name);
+        json_object_set_new(el, "id", json_string(cid));
+        free(cid);
+        if (type)
+            json_object_set_new(el, "type", json_string(type));
+        if (!json_is_object(json_object_get(el, "properties")))
+            json_object_set_new(el, "properties", json_object());
+        if (!json_object_get(json_object_get(el, "properties"), "provisioningState"))
+            json_object_set_new(json_object_get(el, "properties"), "provisioningState",
+                                json_string("Succeeded"));
+    }
+}
+
+static void uami_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    (void)k;
+    if (!json_is_object(json_object_get(body, "properties")))
+        json_object_set_new(body, "properties", json_object());
+    json_path_set(body, "properties.tenantId", json_string(ARMSIM_TENANT));
+    keep_or_uuid(c, body, old, "properties.principalId");
+    keep_or_uuid(c, body, old, "properties.clientId");
+}
+
+/* ---- Key Vault ---- */
+
+static json_t *find_by_name(struct ctx *c, const char *type, const char *name)
+{
+    static const char sql[] =
+        "SELECT body FROM resources WHERE type = lower(?) AND name = lower(?)";
+    sqlite3_stmt *st = store_stmt(c, sql);
+    json_t *out = NULL;
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        out = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_reset(st);
+    return out;
+}
+
+static int vault_validate(struct ctx *c, struct call *k, json_t *body, json_t *old, struct resp *r)
+{
+    json_t *other, *deleted;
+    const char *mode = json_string_value(json_path_get(body, "properties.createMode"));
+    int rc = 0;
+    if (old)
+        return 0;
+    other = find_by_name(c, "Microsoft.KeyVault/vaults", k->name);
+    if (other) {
+        resp_error(r, 409, "VaultAlreadyExists",
+                   "The vault name '%s' is already in use. Vault names are globally unique.",
+                   k->name);
+        json_decref(other);
+        return -1;
+    }
+    deleted = find_by_name(c, "Microsoft.KeyVault/locations/deletedVaults", k->name);
+    if (deleted && !(mode && strcasecmp(mode, "recover") == 0)) {
+        resp_error(r, 409, "ConflictError",
+                   "A vault with the same name already exists in deleted state. You need to "
+                   "either recover or purge existing key vault. Follow this link "
+                   "https://go.microsoft.com/fwlink/?linkid=2149745 for more information on "
+                   "soft delete.");
+        rc = -1;
+    } else if (!deleted && mode && strcasecmp(mode, "recover") == 0) {
+        resp_error(r, 404, "ResourceNotFound", "No deleted vault named '%s' exists to recover.",
+                   k->name);
+        rc = -1;
+    } else if (deleted) {
+        /* recover: bring back the access policies and settings of the deleted vault */
+        json_t *orig = json_path_get(deleted, "_armsim.vault.properties");
+        if (json_is_object(orig))
+            json_merge_missing(json_object_get(body, "properties"), orig);
+        store_del(c, json_string_value(json_object_get(deleted, "id")));
+    }
+    json_decref(deleted);
+    return rc;
+}
+
+static void vault_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    char *uri = vault_uri(c, json_string_value(json_object_get(body, "name")));
+    (void)k;
+    (void)old;
+    json_path_set(body, "properties.vaultUri", json_string(uri));
+    json_path_del(body, "properties.createMode");
+    free(uri);
+}
+
+/* Soft delete: the vault moves to deletedVaults and keeps its name until purged. */
+static int vault_delete(struct ctx *c, struct call *k, json_t *old)
+{
+    const char *loc = sor(json_string_value(json_object_get(old, "location")), "global");
+    const char *name = json_string_value(json_object_get(old, "name"));
+    json_t *days = json_path_get(old, "properties.softDeleteRetentionInDays");
+    int64_t now = now_ms();
+    int64_t purge = now + (int64_t)(days ? json_integer_value(days) : 90) * 86400000LL;
+    char *id = xasprintf("/subscriptions/%s/providers/Microsoft.KeyVault/locations/%s/"
+                         "deletedVaults/%s",
+                         k->ap.sub, loc, name);
+    char *t1 = iso_time(now), *t2 = iso_time(purge);
+    json_t *tags = json_object_get(old, "tags");
+    json_t *d = json_pack("{s:s,s:s,s:s,s:{s:O,s:s,s:s,s:s,s:O,s:b},s:{s:O}}", "id", id, "name",
+                          name, "type", "Microsoft.KeyVault/deletedVaults", "properties", "vaultId",
+                          json_object_get(old, "id"), "location", loc, "deletionDate", t1,
+                          "scheduledPurgeDate", t2, "tags", tags ? tags : json_object(),
+                          "purgeProtectionEnabled",
+                          json_is_true(json_path_get(old, "properties.enablePurgeProtection")),
+                          "_armsim", "vault", old);
+    store_del_tree(c, k->key);
+    store_put(c, id, "Microsoft.KeyVault/locations/deletedVaults", k->ap.sub, "", "", 0, d);
+    json_decref(d);
+    free(id);
+    free(t1);
+    free(t2);
+    return 200;
+}
+
+static int deleted_vault_action(struct ctx *c, struct call *k, const char *action, struct resp *r)
+{
+    json_t *d;
+    if (strcasecmp(action, "purge") != 0)
+        return -1;
+    d = res_load(c, k->t, k->key);
+    if (!d) {
+        resp_error(r, 404, "ResourceNotFound", "No deleted vault named '%s' was found.", k->name);
+        return 0;
+    }
+    if (json_is_true(json_path_get(d, "properties.purgeProtectionEnabled"))) {
+        resp_error(r, 409, "Conflict",
+                   "Operation 'DeletedVaultPurge' is not allowed: the vault '%s' has purge "
+                   "protection enabled; it is purged at its scheduledPurgeDate.",
+                   k->name);
+        json_decref(d);
+        return 0;
+    }
+    json_decref(d);
+    r->status = 202;
+    op_start(c, k, k->key, "purge", NULL, "global", r, 2);
+    return 0;
+}
+
+static void secret_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    const char *vault = k->ap.names[0];
+    const char *value = json_string_value(json_path_get(body, "properties.value"));
+    json_t *bundle = NULL;
+    char *uri = vault_uri(c, vault);
+    char *su = xasprintf("%ssecrets/%s", uri, k->name);
+    (void)old;
+    json_path_set(body, "properties.secretUri", json_string(su));
+    if (value) {
+        kv_secret_put(c, vault, k->name, value,
+                      json_string_value(json_path_get(body, "properties.contentType")), &bundle);
+        json_path_set(body, "properties.secretUriWithVersion",
+                      json_copy(json_object_get(bundle, "id")));
+        json_path_set(body, "properties.attributes.created",
+                      json_copy(json_path_get(bundle, "attributes.created")));
+        json_path_set(body, "properties.attributes.updated",
+                      json_copy(json_path_get(bundle, "attributes.updated")));
+        if (!json_path_get(body, "properties.attributes.enabled"))
+            json_path_set(body, "properties.attributes.enabled", json_true());
+    }
+    json_decref(bundle);
+    free(uri);
+    free(su);
+}
+
+/* Access policies: PUT .../vaults/{v}/accessPolicies/{add|replace|remove}. */
+static int same_principal(json_t *a, json_t *b)
+{
+    const char *oa = json_string_value(json_object_get(a, "objectId"));
+    const char *ob = json_string_value(json_object_get(b, "objectId"));
+    const char *aa = json_string_value(json_object_get(a, "applicationId"));
+    const char *ab = json_string_value(json_object_get(b, "applicationId"));
+    return oa && ob && strcasecmp(oa, ob) == 0 && ((!aa && !ab) || ci_eq(aa, ab));
+}
+
+static void perms_merge(json_t *into, json_t *from, int remove)
+{
+    const char *cat;
+    json_t *list;
+    json_object_foreach(from, cat, list)
+    {
+        json_t *cur = json_object_get(into, cat);
+        size_t i, j;
+        json_t *p, *q;
+        if (!json_is_array(cur)) {
+            if (remove)
+                continue;
+            cur = json_array();
+            json_object_set_new(into, cat, cur);
+        }
+        json_array_foreach(list, i, p)
+        {
+            int found = -1;
+            json_array_foreach(cur, j, q)
+            {
+                if (ci_eq(json_string_value(p), json_string_value(q)))
+                    found = (int)j;
+            }
+            if (remove && found >= 0)
+                json_array_remove(cur, (size_t)found);
+            else if (!remove && found < 0)
+                json_array_append(cur, p);
+        }
+    }
+}
+
+static int perms_empty(json_t *perms)
+{
+    const char *cat;
+    json_t *list;
+    json_object_foreach(perms, cat, list)
+    {
+        if (json_array_size(list))
+            return 0;
+    }
+    return 1;
+}
+
+static void access_policies_handle(struct ctx *c, struct call *k, struct resp *r)
+{
+    const struct rtype *vt = rules_find("Microsoft.KeyVault/vaults");
+    json_t *vault = res_load(c, vt, k->parent_key), *cur, *sent, *el;
+    size_t i;
+    char *id;
+    const char *kind = k->name;
+    if (strcmp(k->rq->method, "PUT") != 0) {
+        resp_error(r, 405, "MethodNotAllowed", "accessPolicies supports PUT only");
+        goto out;
+    }
+    if (!vault) {
+        resp_error(r, 404, "ParentResourceNotFound",
+                   "Can not perform requested operation on nested resource. Parent resource "
+                   "'%s' not found.",
+                   k->ap.names[0]);
+        goto out;
+    }
+    sent = json_path_get(k->body, "properties.accessPolicies");
+    if (!json_is_array(sent)) {
+        resp_error(r, 400, "InvalidRequestContent",
+                   "The request content was invalid: properties.accessPolicies is required.");
+        goto out;
+    }
+    if (!ci_eq(kind, "add") && !ci_eq(kind, "replace") && !ci_eq(kind, "remove")) {
+        resp_error(r, 400, "InvalidParameter",
+                   "operationKind must be add, replace or remove, not '%s'.", kind);
+        goto out;
+    }
+    cur = json_path_get(vault, "properties.accessPolicies");
+    if (!json_is_array(cur)) {
+        cur = json_array();
+        json_path_set(vault, "properties.accessPolicies", cur);
+    }
+    if (ci_eq(kind, "replace"))
+        json_array_clear(cur);
+    json_array_foreach(sent, i, el)
+    {
+        size_t j;
+        json_t *e;
+        int found = -1;
+        json_array_foreach(cur, j, e)
+        {
+            if (same_principal(e, el))
+                found = (int)j;
+        }
+        if (ci_eq(kind, "remove")) {
+            if (found >= 0) {
+                json_t *perms = json_object_get(json_array_get(cur, (size_t)found), "permissions");
+                perms_merge(perms, json_object_get(el, "permissions"), 1);
+                if (perms_empty(perms))
+                    json_array_remove(cur, (size_t)found);
+            }
+        } else if (found >= 0) {
+            json_t *perms = json_object_get(json_array_get(cur, (size_t)found), "permissions");
+            perms_merge(perms, json_object_get(el, "permissions"), 0);
+        } else
+            json_array_append_new(cur, json_deep_copy(el));
+    }
+    res_save(c, vt, k->parent_key, vault);
+    id = xasprintf("%s/accessPolicies/%s", json_string_value(json_object_get(vault, "id")), kind);
+    resp_json(r, 200,
+              json_pack("{s:s,s:s,s:s,s:O,s:{s:O}}", "id", id, "name", kind, "type",
+                        "Microsoft.KeyVault/vaults/accessPolicies", "location",
+                        json_object_get(vault, "location"), "properties", "accessPolicies", sent));
+    free(id);
+out:
+    json_decref(vault);
+}
+
+/* ---- Compute ---- */
+
+static json_t *model_of(json_t *body)
+{
+    json_t *m = json_deep_copy(json_path_get(body, "properties.virtualMachineProfile"));
+    json_path_del(m, "extensionProfile.extensions.[].properties.provisioningState");
+    json_path_del(m, "extensionProfile.extensions.[].id");
+    json_path_del(m, "extensionProfile.extensions.[].type");
+    return m;
+}
+
+static void vmss_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    json_t *st, *inst, *m_old, *m_new;
+    json_int_t version, cap, next;
+    const char *mode;
+    size_t n;
+    (void)k;
+    keep_or_uuid(c, body, old, "properties.uniqueId");
+    keep_or_now(body, old, "properties.timeCreated");
+    child_ids(body, "properties.virtualMachineProfile.extensionProfile.extensions", "extensions",
+              "Microsoft.Compute/virtualMachineScaleSets/extensions");
+    /* keep the model bookkeeping; inline extensions change the model too */
+    st = old ? json_deep_copy(json_object_get(old, "_armsim")) : NULL;
+    if (!json_is_object(st))
+        st = json_pack("{s:i,s:i,s:[]}", "model", 1, "next", 0, "instances");
+    version = json_integer_value(json_object_get(st, "model"));
+    m_old = old ? model_of(old) : NULL;
+    m_new = model_of(body);
+    if (old && !json_equal(m_old, m_new))
+        version++;
+    json_decref(m_old);
+    json_decref(m_new);
+    json_object_set_new(st, "model", json_integer(version));
+    mode = json_string_value(json_path_get(body, "properties.upgradePolicy.mode"));
+    inst = json_object_get(st, "instances");
+    cap = json_integer_value(json_path_get(body, "sku.capacity"));
+    next = json_integer_value(json_object_get(st, "next"));
+    while ((json_int_t)json_array_size(inst) > cap)
+        json_array_remove(inst, json_array_size(inst) - 1);
+    while ((json_int_t)json_array_size(inst) < cap) {
+        json_array_append_new(inst, json_pack("{s:I,s:I}", "id", next, "model", version));
+        next++;
+    }
+    json_object_set_new(st, "next", json_integer(next));
+    if (mode && (strcasecmp(mode, "Automatic") == 0 || strcasecmp(mode, "Rolling") == 0)) {
+        json_t *el;
+        json_array_foreach(inst, n, el)
+        {
+            json_object_set_new(el, "model", json_integer(version));
+        }
+    }
+    json_object_set_new(body, "_armsim", st);
+}
+
+static json_t *vmss_instance(json_t *vmss, json_t *inst)
+{
+    json_int_t iid = json_integer_value(json_object_get(inst, "id"));
+    json_int_t model = json_integer_value(json_path_get(vmss, "_armsim.model"));
+    const char *vid = json_string_value(json_object_get(vmss, "id"));
+    const char *vname = json_string_value(json_object_get(vmss, "name"));
+    char *id = xasprintf("%s/virtualMachines/%lld", vid, (long long)iid);
+    char *name = xasprintf("%s_%lld", vname, (long long)iid);
+    char *iids = xasprintf("%lld", (long long)iid);
+    char vmid[37];
+    json_t *o;
+    hash_uuid(id, vmid);
+    o = json_pack("{s:s,s:s,s:s,s:s,s:O,s:{s:O},s:{s:b,s:s,s:s,s:O}}", "id", id, "name", name,
+                  "type", "Microsoft.Compute/virtualMachineScaleSets/virtualMachines", "instanceId",
+                  iids, "location", json_object_get(vmss, "location"), "sku", "name",
+                  json_path_get(vmss, "sku.name"), "properties", "latestModelApplied",
+                  json_integer_value(json_object_get(inst, "model")) == model, "provisioningState",
+                  "Succeeded", "vmId", vmid, "hardwareProfile",
+                  json_pack("{s:O}", "vmSize", json_path_get(vmss, "sku.name")));
+    free(id);
+    free(name);
+    free(iids);
+    return o;
+}
+
+static void vmss_vms_handle(struct ctx *c, struct call *k, struct resp *r)
+{
+    const struct rtype *vt = rules_find("Microsoft.Compute/virtualMachineScaleSets");
+    json_t *vmss, *inst, *el;
+    size_t i;
+    if (strcmp(k->rq->method, "GET") != 0) {
+        resp_error(r, 405, "MethodNotAllowed", "armsim serves GET only on scale set instances");
+        return;
+    }
+    vmss = res_load(c, vt, k->parent_key);
+    if (!vmss) {
+        resp_error(r, 404, "ParentResourceNotFound",
+                   "Can not perform requested operation on nested resource. Parent resource "
+                   "'%s' not found.",
+                   k->ap.names[0]);
+        return;
+    }
+    inst = json_path_get(vmss, "_armsim.instances");
+    if (k->ap.odd) {
+        json_t *items = json_array();
+        json_array_foreach(inst, i, el)
+        {
+            json_array_append_new(items, vmss_instance(vmss, el));
+        }
+        list_page(c, k, items, r);
+    } else {
+        json_t *found = NULL;
+        json_array_foreach(inst, i, el)
+        {
+            char *iid = xasprintf("%lld", (long long)json_integer_value(json_object_get(el, "id")));
+            if (strcmp(iid, k->name) == 0)
+                found = el;
+            free(iid);
+        }
+        if (found)
+            resp_json(r, 200, vmss_instance(vmss, found));
+        else
+            resp_error(r, 404, "NotFound", "The scale set '%s' has no instance '%s'.",
+                       k->ap.names[0], k->name);
+    }
+    json_decref(vmss);
+}
+
+static int vmss_action(struct ctx *c, struct call *k, const char *action, struct resp *r)
+{
+    json_t *vmss, *ids;
+    if (strcasecmp(action, "manualupgrade") != 0)
+        return -1;
+    vmss = res_load(c, k->t, k->key);
+    if (!vmss) {
+        resp_error(r, 404, "ResourceNotFound",
+                   "The Resource 'Microsoft.Compute/virtualMachineScaleSets/%s' under resource "
+                   "group '%s' was not found.",
+                   k->name, k->ap.rg);
+        return 0;
+    }
+    ids = json_object_get(k->body, "instanceIds");
+    if (!json_is_array(ids)) {
+        resp_error(r, 400, "InvalidParameter",
+                   "The value of parameter instanceIds is invalid: a list of instance IDs is "
+                   "required.");
+        json_decref(vmss);
+        return 0;
+    }
+    r->status = 202;
+    op_start(c, k, k->key, "upgrade", json_pack("{s:O}", "instanceIds", ids),
+             json_string_value(json_object_get(vmss, "location")), r, 3);
+    json_decref(vmss);
+    return 0;
+}
+
+/* Marks instances as running the latest model (the end of a manualupgrade). */
+void vmss_upgrade(struct ctx *c, const char *id, json_t *ids);
+void vmss_upgrade(struct ctx *c, const char *id, json_t *ids)
+{
+    const struct rtype *vt = rules_find("Microsoft.Compute/virtualMachineScaleSets");
+    json_t *vmss = res_load(c, vt, id), *inst, *el, *want;
+    size_t i, j;
+    if (!vmss)
+        return;
+    inst = json_path_get(vmss, "_armsim.instances");
+    json_array_foreach(inst, i, el)
+    {
+        char *iid = xasprintf("%lld", (long long)json_integer_value(json_object_get(el, "id")));
+        json_array_foreach(ids, j, want)
+        {
+            if (json_is_string(want) && strcmp(json_string_value(want), iid) == 0)
+                json_object_set(el, "model", json_path_get(vmss, "_armsim.model"));
+        }
+        free(iid);
+    }
+    res_save(c, vt, id, vmss);
+    json_decref(vmss);
+}
+
+struct vm_size {
+    const char *name;
+    const char *family;
+    int cores;
+};
+
+static const struct vm_size vm_sizes[] = {
+    {"Standard_D2s_v5", "standardDSv5Family", 2},
+    {"Standard_D4s_v5", "standardDSv5Family", 4},
+    {"Standard_D8s_v5", "standardDSv5Family", 8},
+    {"Standard_D16s_v5", "standardDSv5Family", 16},
+    {"Standard_D4s_v3", "standardDSv3Family", 4},
+    {"Standard_DS3_v2", "standardDSv2Family", 4},
+    {"Standard_E8s_v5", "standardESv5Family", 8},
+    {"Standard_NC6s_v3", "standardNCSv3Family", 6},
+    {"Standard_NC4as_T4_v3", "Standard NCASv3_T4 Family", 4},
+    {"Standard_NC24ads_A100_v4", "StandardNCADSA100v4Family", 24},
+    {"Standard_ND96asr_v4", "standardNDASv4_A100Family", 96},
+};
+
+/* Compute usages per location: cores in use by scale sets of that location. */
+static void usages_handle(struct ctx *c, struct call *k, struct resp *r)
+{
+    static const char sql[] = "SELECT body FROM resources WHERE type = "
+                              "'microsoft.compute/virtualmachinescalesets' AND sub = lower(?)";
+    const char *loc = k->ap.names[0];
+    size_t nsz = sizeof(vm_sizes) / sizeof(vm_sizes[0]);
+    long *fam_used = calloc(nsz, sizeof(long));
+    long total = 0, vmss_count = 0;
+    sqlite3_stmt *st = store_stmt(c, sql);
+    json_t *items = json_array();
+    if (!fam_used || !st)
+        abort();
+    sqlite3_bind_text(st, 1, k->ap.sub, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *b = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        const char *l = json_string_value(json_object_get(b, "location"));
+        const char *size = json_string_value(json_path_get(b, "sku.name"));
+        long cap = (long)json_integer_value(json_path_get(b, "sku.capacity"));
+        if (l && strcasecmp(l, loc) == 0) {
+            vmss_count++;
+            for (size_t i = 0; i < nsz; i++) {
+                if (size && strcasecmp(size, vm_sizes[i].name) == 0) {
+                    fam_used[i] += cap * vm_sizes[i].cores;
+                    total += cap * vm_sizes[i].cores;
+                }
+            }
+        }
+        json_decref(b);
+    }
+    sqlite3_reset(st);
+    json_array_append_new(items,
+                          json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "unit", "Count", "currentValue",
+                                    (json_int_t)total, "limit", (json_int_t)350, "name", "value",
+                                    "cores", "localizedValue", "Total Regional vCPUs"));
+    json_array_append_new(items,
+                          json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "unit", "Count", "currentValue",
+                                    (json_int_t)vmss_count, "limit", (json_int_t)2500, "name",
+                                    "value", "virtualMachineScaleSets", "localizedValue",
+                                    "Virtual Machine Scale Sets"));
+    for (size_t i = 0; i < nsz; i++) {
+        int dup = 0;
+        long used = 0;
+        for (size_t j = 0; j < nsz; j++) {
+            if (strcmp(vm_sizes[j].family, vm_sizes[i].family) == 0) {
+                if (j < i)
+                    dup = 1;
+                used += fam_used[j];
+            }
+        }
+        if (dup)
+            continue;
+        json_array_append_new(
+            items, json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "unit", "Count", "currentValue",
+                             (json_int_t)used, "limit",
+                             (json_int_t)(strstr(vm_sizes[i].family, "N") ? 24 : 100), "name",
+                             "value", vm_sizes[i].family, "localizedValue", vm_sizes[i].family));
+    }
+    free(fam_used);
+    if (strcmp(k->rq->method, "GET") != 0) {
+        json_decref(items);
+        resp_error(r, 405, "MethodNotAllowed", "usages supports GET only");
+        return;
+    }
+    list_page(c, k, items, r);
+}
+
+/* ---- Batch ---- */
+
+static void batch_account_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    char *ep = xasprintf("%s.%s.batch.azure.com", k->name,
+                         sor(json_string_value(json_object_get(body, "location")), "westus"));
+    (void)c;
+    (void)old;
+    json_path_set(body, "properties.accountEndpoint", json_string(ep));
+    free(ep);
+}
+
+static void batch_pool_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    json_t *fixed = json_path_get(body, "properties.scaleSettings.fixedScale");
+    (void)c;
+    (void)k;
+    keep_or_now(body, old, "properties.creationTime");
+    set_now(body, "properties.lastModified");
+    set_now(body, "properties.provisioningStateTransitionTime");
+    set_now(body, "properties.allocationStateTransitionTime");
+    json_path_set(body, "properties.allocationState", json_string("Steady"));
+    json_path_set(body, "properties.currentDedicatedNodes",
+                  json_integer(json_integer_value(json_object_get(fixed, "targetDedicatedNodes"))));
+    json_path_set(
+        body, "properties.currentLowPriorityNodes",
+        json_integer(json_integer_value(json_object_get(fixed, "targetLowPriorityNodes"))));
+}
+
+/* ---- Storage ---- */
+
+static void storage_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    static const char *const svc[] = {"blob", "queue", "table", "file", "dfs", "web"};
+    json_t *ep = json_object();
+    (void)c;
+    for (size_t i = 0; i < 6; i++) {
+        char *u = xasprintf("https://%s.%s.core.windows.net/", k->name, svc[i]);
+        json_object_set_new(ep, svc[i], json_string(u));
+        free(u);
+    }
+    json_path_set(body, "properties.primaryEndpoints", ep);
+    json_path_set(body, "properties.primaryLocation", json_copy(json_object_get(body, "location")));
+    json_path_set(body, "properties.statusOfPrimary", json_string("available"));
+    keep_or_now(body, old, "properties.creationTime");
+    if (!json_path_get(body, "sku.tier") && json_path_get(body, "sku.name"))
+        json_path_set(
+            body, "sku.tier",
+            json_string(strncmp(sor(json_string_value(json_path_get(body, "sku.name")), ""),
+                                "Premium", 7) == 0
+                            ? "Premium"
+                            : "Standard"));
+}
+
+static int storage_action(struct ctx *c, struct call *k, const char *action, struct resp *r)
+{
+    json_t *acct;
+    char seed[2][37];
+    char *s;
+    if (strcasecmp(action, "listKeys") != 0)
+        return -1;
+    acct = res_load(c, k->t, k->key);
+    if (!acct) {
+        resp_error(r, 404, "ResourceNotFound",
+                   "The Resource 'Microsoft.Storage/storageAccounts/%s' under resource group "
+                   "'%s' was not found.",
+                   k->name, k->ap.rg);
+        return 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        s = xasprintf("key%d:%s", i + 1, json_string_value(json_object_get(acct, "id")));
+        hash_uuid(s, seed[i]);
+        free(s);
+    }
+    resp_json(r, 200,
+              json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "keys", "keyName", "key1", "value",
+                        seed[0], "permissions", "FULL", "keyName", "key2", "value", seed[1],
+                        "permissions", "FULL"));
+    json_decref(acct);
+    return 0;
+}
+
+static int share_validate(struct ctx *c, struct call *k, json_t *body, json_t *old, struct resp *r)
+{
+    const struct rtype *st = rules_find("Microsoft.Storage/storageAccounts");
+    const char *proto = json_string_value(json_path_get(body, "properties.enabledProtocols"));
+    const char *was =
+        old ? json_string_value(json_path_get(old, "properties.enabledProtocols")) : NULL;
+    char *acct_id;
+    json_t *acct;
+    int rc = 0;
+    if (old && proto && was && strcasecmp(proto, was) != 0) {
+        resp_error(r, 400, "InvalidHeaderValue",
+                   "enabledProtocols is fixed when a share is created (it is %s).", was);
+        return -1;
+    }
+    if (!proto || strcasecmp(proto, "NFS") != 0)
+        return 0;
+    acct_id = apath_join(&k->ap, 0, 8);
+    acct = res_load(c, st, acct_id);
+    if (acct && !ci_eq(json_string_value(json_object_get(acct, "kind")), "FileStorage")) {
+        resp_error(r, 400, "FeatureNotSupportedForAccount",
+                   "NFS shares need a premium FileStorage account; '%s' is of kind %s.",
+                   json_string_value(json_object_get(acct, "name")),
+                   sor(json_string_value(json_object_get(acct, "kind")), "unknown"));
+        rc = -1;
+    }
+    json_decref(acct);
+    free(acct_id);
+    return rc;
+}
+
+static void share_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    const char *proto = json_string_value(json_path_get(body, "properties.enabledProtocols"));
+    (void)c;
+    (void)k;
+    (void)old;
+    set_now(body, "properties.lastModifiedTime");
+    json_path_set(body, "properties.leaseStatus", json_string("unlocked"));
+    json_path_set(body, "properties.leaseState", json_string("available"));
+    if (proto && strcasecmp(proto, "NFS") == 0 && !json_path_get(body, "properties.rootSquash"))
+        json_path_set(body, "properties.rootSquash", json_string("NoRootSquash"));
+}
+
+/* ---- Network ---- */
+
+static void network_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    static const char *const arrays[] = {"subnets",
+                                         "securityRules",
+                                         "defaultSecurityRules",
+                                         "frontendIPConfigurations",
+                                         "backendAddressPools",
+                                         "loadBalancingRules",
+                                         "probes",
+                                         "inboundNatRules",
+                                         "outboundRules",
+                                         NULL};
+    (void)k;
+    keep_or_uuid(c, body, old, "properties.resourceGuid");
+    for (int i = 0; arrays[i]; i++) {
+        char *path = xasprintf("properties.%s", arrays[i]);
+        char *type = NULL;
+        if (strcmp(arrays[i], "subnets") == 0)
+            type = xstrdup("Microsoft.Network/virtualNetworks/subnets");
+        child_ids(body, path, arrays[i], type);
+        free(path);
+        free(type);
+    }
+}
+
+static void nsg_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    static const char defaults[] =
+        "["
+        "{\"name\":\"AllowVnetInBound\",\"properties\":{\"description\":\"Allow inbound traffic "
+        "from all VMs in VNET\",\"protocol\":\"*\",\"sourcePortRange\":\"*\","
+        "\"destinationPortRange\":\"*\",\"sourceAddressPrefix\":\"VirtualNetwork\","
+        "\"destinationAddressPrefix\":\"VirtualNetwork\",\"access\":\"Allow\",\"priority\":65000,"
+        "\"direction\":\"Inbound\"}},"
+        "{\"name\":\"AllowAzureLoadBalancerInBound\",\"properties\":{\"description\":\"Allow "
+        "inbound traffic from azure load balancer\",\"protocol\":\"*\",\"sourcePortRange\":\"*\","
+        "\"destinationPortRange\":\"*\",\"sourceAddressPrefix\":\"AzureLoadBalancer\","
+        "\"destinationAddressPrefix\":\"*\",\"access\":\"Allow\",\"priority\":65001,"
+        "\"direction\":\"Inbound\"}},"
+        "{\"name\":\"DenyAllInBound\",\"properties\":{\"description\":\"Deny all inbound "
+        "traffic\",\"protocol\":\"*\",\"sourcePortRange\":\"*\",\"destinationPortRange\":\"*\","
+        "\"sourceAddressPrefix\":\"*\",\"destinationAddressPrefix\":\"*\",\"access\":\"Deny\","
+        "\"priority\":65500,\"direction\":\"Inbound\"}},"
+        "{\"name\":\"AllowVnetOutBound\",\"properties\":{\"description\":\"Allow outbound traffic "
+        "from all VMs to all VMs in VNET\",\"protocol\":\"*\",\"sourcePortRange\":\"*\","
+        "\"destinationPortRange\":\"*\",\"sourceAddressPrefix\":\"VirtualNetwork\","
+        "\"destinationAddressPrefix\":\"VirtualNetwork\",\"access\":\"Allow\",\"priority\":65000,"
+        "\"direction\":\"Outbound\"}},"
+        "{\"name\":\"AllowInternetOutBound\",\"properties\":{\"description\":\"Allow outbound "
+        "traffic from all VMs to Internet\",\"protocol\":\"*\",\"sourcePortRange\":\"*\","
+        "\"destinationPortRange\":\"*\",\"sourceAddressPrefix\":\"*\","
+        "\"destinationAddressPrefix\":\"Internet\",\"access\":\"Allow\",\"priority\":65001,"
+        "\"direction\":\"Outbound\"}},"
+        "{\"name\":\"DenyAllOutBound\",\"properties\":{\"description\":\"Deny all outbound "
+        "traffic\",\"protocol\":\"*\",\"sourcePortRange\":\"*\",\"destinationPortRange\":\"*\","
+        "\"sourceAddressPrefix\":\"*\",\"destinationAddressPrefix\":\"*\",\"access\":\"Deny\","
+        "\"priority\":65500,\"direction\":\"Outbound\"}}"
+        "]";
+    json_path_set(body, "properties.defaultSecurityRules", json_loads(defaults, 0, NULL));
+    network_populate(c, k, body, old);
+}
+
+static void pip_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    json_t *prev = old ? json_path_get(old, "properties.ipAddress") : NULL;
+    const char *sku = json_string_value(json_path_get(body, "sku.name"));
+    if (!sku) {
+        json_path_set(body, "sku.name", json_string("Basic"));
+        sku = "Basic";
+    }
+    if (!json_path_get(body, "sku.tier"))
+        json_path_set(body, "sku.tier", json_string("Regional"));
+    if (!json_path_get(body, "properties.publicIPAllocationMethod"))
+        json_path_set(body, "properties.publicIPAllocationMethod",
+                      json_string(strcasecmp(sku, "Standard") == 0 ? "Static" : "Dynamic"));
+    if (json_is_string(prev))
+        json_path_set(body, "properties.ipAddress", json_copy(prev));
+    else {
+        uint64_t x = ctx_random(c);
+        char *ip = xasprintf("20.%u.%u.%u", (unsigned)(x & 0xff), (unsigned)((x >> 8) & 0xff),
+                             (unsigned)((x >> 16) % 253 + 1));
+        json_path_set(body, "properties.ipAddress", json_string(ip));
+        free(ip);
+    }
+    network_populate(c, k, body, old);
+}
+
+/* ---- Monitoring ---- */
+
+static void workspace_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    (void)k;
+    keep_or_uuid(c, body, old, "properties.customerId");
+    keep_or_now(body, old, "properties.createdDate");
+    set_now(body, "properties.modifiedDate");
+}
+
+static void dcr_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    json_t *prev = old ? json_path_get(old, "properties.immutableId") : NULL;
+    (void)k;
+    if (json_is_string(prev))
+        json_path_set(body, "properties.immutableId", json_copy(prev));
+    else {
+        char *id = xasprintf("dcr-%016llx%016llx", (unsigned long long)ctx_random(c),
+                             (unsigned long long)ctx_random(c));
+        json_path_set(body, "properties.immutableId", json_string(id));
+        free(id);
+    }
+}
+
+/* ---- Authorization ---- */
+
+static const char *trailing_guid(const char *id)
+{
+    const char *s = id ? strrchr(id, '/') : NULL;
+    return s ? s + 1 : sor(id, "");
+}
+
+static int role_validate(struct ctx *c, struct call *k, json_t *body, json_t *old, struct resp *r)
+{
+    static const char sql[] = "SELECT body FROM resources WHERE type = "
+                              "'microsoft.authorization/roleassignments' AND parent = lower(?)";
+    const char *role = json_string_value(json_path_get(body, "properties.roleDefinitionId"));
+    const char *principal = json_string_value(json_path_get(body, "properties.principalId"));
+    sqlite3_stmt *st;
+    int rc = 0;
+    if (old) {
+        const char *orole = json_string_value(json_path_get(old, "properties.roleDefinitionId"));
+        const char *oprin = json_string_value(json_path_get(old, "properties.principalId"));
+        if (!ci_eq(trailing_guid(orole), trailing_guid(role)) || !ci_eq(oprin, principal)) {
+            resp_error(r, 400, "RoleAssignmentUpdateNotPermitted",
+                       "Tenant ID, application ID, principal ID, and scope are not allowed to be "
+                       "updated.");
+            return -1;
+        }
+        return 0;
+    }
+    st = store_stmt(c, sql);
+    if (!st)
+        return 0;
+    sqlite3_bind_text(st, 1, k->parent_key, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *b = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        if (ci_eq(trailing_guid(json_string_value(json_path_get(b, "properties.roleDefinitionId"))),
+                  trailing_guid(role)) &&
+            ci_eq(json_string_value(json_path_get(b, "properties.principalId")), principal) &&
+            !ci_eq(json_string_value(json_object_get(b, "name")), k->name))
+            rc = -1;
+        json_decref(b);
+    }
+    sqlite3_reset(st);
+    if (rc < 0)
+        resp_error(r, 409, "RoleAssignmentExists", "The role assignment already exists.");
+    return rc;
+}
+
+static void scope_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    const char *id = json_string_value(json_object_get(body, "id"));
+    const char *p = id ? strstr(id, "/providers/Microsoft.Authorization/") : NULL;
+    (void)c;
+    (void)k;
+    (void)old;
+    if (p) {
+        char *scope = strndup(id, (size_t)(p - id));
+        json_path_set(body, "properties.scope", json_string(*scope ? scope : "/"));
+        free(scope);
+    }
+}
+
+static void role_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    scope_populate(c, k, body, old);
+    keep_or_now(body, old, "properties.createdOn");
+    set_now(body, "properties.updatedOn");
+    if (old && json_path_get(old, "properties.createdBy"))
+        json_path_set(body, "properties.createdBy",
+                      json_copy(json_path_get(old, "properties.createdBy")));
+    else
+        json_path_set(body, "properties.createdBy", json_string(sor(k->rq->caller, "")));
+    json_path_set(body, "properties.updatedBy", json_string(sor(k->rq->caller, "")));
+}
+
+/* ---- the table ---- */
+
+static const char *const wo_vmss[] = {
+    "properties.virtualMachineProfile.osProfile.adminPassword",
+    "properties.virtualMachineProfile.osProfile.customData",
+    "properties.virtualMachineProfile.extensionProfile.extensions.[].properties.protectedSettings",
+    NULL};
+static const char *const wo_ext[] = {"properties.protectedSettings", NULL};
+static const char *const wo_secret[] = {"properties.value", NULL};
+
+static const char *const req_location[] = {"location", NULL};
+static const char *const req_vmss[] = {"location", "sku", NULL};
+static const char *const req_vault[] = {"location", "properties.tenantId", "properties.sku", NULL};
+static const char *const req_storage[] = {"location", "sku.name", "kind", NULL};
+static const char *const req_pool[] = {"properties.vmSize", NULL};
+static const char *const req_role[] = {"properties.roleDefinitionId", "properties.principalId",
+                                       NULL};
+static const char *const req_policy[] = {"properties.policyDefinitionId", NULL};
+static const char *const req_ext[] = {"properties.publisher", "properties.type",
+                                      "properties.typeHandlerVersion", NULL};
+static const char *const req_dcra[] = {NULL};
+
+#define TRACKED (F_TRACKED | F_LISTED)
+
+static const struct rtype rules[] = {
+    {.type = "Microsoft.ManagedIdentity/userAssignedIdentities",
+     .min_api = "2015-08-31",
+     .flags = TRACKED | F_NOPROVSTATE,
+     .put_create = 201,
+     .put_update = 200,
+     .required = req_location,
+     .populate = uami_populate},
+    {.type = "Microsoft.KeyVault/vaults",
+     .min_api = "2015-06-01",
+     .flags = TRACKED,
+     .put_create = 200,
+     .put_update = 200,
+     .put_lro = LRO_BODY,
+     .creating = "RegisteringDns",
+     .updating = "Succeeded",
+     .required = req_vault,
+     .defaults = "{\"properties\":{\"enableSoftDelete\":true,\"softDeleteRetentionInDays\":90,"
+                 "\"enableRbacAuthorization\":false,\"publicNetworkAccess\":\"Enabled\","
+                 "\"accessPolicies\":[],\"enabledForDeployment\":false,"
+                 "\"enabledForDiskEncryption\":false,\"enabledForTemplateDeployment\":false}}",
+     .validate = vault_validate,
+     .populate = vault_populate,
+     .sync_delete = vault_delete},
+    {.type = "Microsoft.KeyVault/vaults/secrets",
+     .min_api = "2015-06-01",
+     .flags = F_NOPROVSTATE,
+     .put_create = 201,
+     .put_update = 200,
+     .write_only = wo_secret,
+     .populate = secret_populate},
+    {.type = "Microsoft.KeyVault/vaults/accessPolicies",
+     .min_api = "2015-06-01",
+     .handle = access_policies_handle},
+    {.type = "Microsoft.KeyVault/locations/deletedVaults",
+     .min_api = "2015-06-01",
+     .flags = F_READONLY | F_NOPARENT | F_NOPROVSTATE,
+     .delete_lro = LRO_LOCATION,
+     .action = deleted_vault_action},
+    {.type = "Microsoft.KeyVault/deletedVaults",
+     .min_api = "2015-06-01",
+     .flags = F_READONLY | F_NOPROVSTATE,
+     .list_type = "Microsoft.KeyVault/locations/deletedVaults"},
+    {.type = "Microsoft.Compute/virtualMachineScaleSets",
+     .min_api = "2017-03-30",
+     .flags = TRACKED | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .patch_lro = LRO_ASYNC,
+     .delete_lro = LRO_ASYNC,
+     .creating = "Creating",
+     .updating = "Updating",
+     .write_only = wo_vmss,
+     .required = req_vmss,
+     .defaults = "{\"properties\":{\"overprovision\":true,\"singlePlacementGroup\":true,"
+                 "\"orchestrationMode\":\"Uniform\",\"upgradePolicy\":{\"mode\":\"Manual\"}}}",
+     .populate = vmss_populate,
+     .action = vmss_action},
+    {.type = "Microsoft.Compute/virtualMachineScaleSets/extensions",
+     .min_api = "2017-03-30",
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .patch_lro = LRO_ASYNC,
+     .delete_lro = LRO_ASYNC,
+     .creating = "Creating",
+     .updating = "Updating",
+     .inline_path = "properties.virtualMachineProfile.extensionProfile.extensions",
+     .write_only = wo_ext,
+     .required = req_ext,
+     .defaults = "{\"properties\":{\"autoUpgradeMinorVersion\":true}}"},
+    {.type = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
+     .min_api = "2017-03-30",
+     .handle = vmss_vms_handle},
+    {.type = "Microsoft.Compute/locations/usages",
+     .min_api = "2015-06-15",
+     .flags = F_NOPARENT,
+     .handle = usages_handle},
+    {.type = "Microsoft.Batch/batchAccounts",
+     .min_api = "2017-01-01",
+     .flags = TRACKED,
+     .put_create = 202,
+     .put_update = 200,
+     .put_lro = LRO_LOCATION,
+     .delete_lro = LRO_LOCATION,
+     .creating = "Creating",
+     .required = req_location,
+     .defaults = "{\"properties\":{\"poolAllocationMode\":\"BatchService\","
+                 "\"publicNetworkAccess\":\"Enabled\",\"dedicatedCoreQuota\":500,"
+                 "\"lowPriorityCoreQuota\":500,\"poolQuota\":100,"
+                 "\"activeJobAndJobScheduleQuota\":300}}",
+     .populate = batch_account_populate},
+    {.type = "Microsoft.Batch/batchAccounts/pools",
+     .min_api = "2017-01-01",
+     .flags = F_ETAG,
+     .put_create = 200,
+     .put_update = 200,
+     .delete_lro = LRO_LOCATION,
+     .required = req_pool,
+     .defaults = "{\"properties\":{\"interNodeCommunication\":\"Disabled\",\"taskSlotsPerNode\":1,"
+                 "\"taskSchedulingPolicy\":{\"nodeFillType\":\"Spread\"}}}",
+     .populate = batch_pool_populate},
+    {.type = "Microsoft.Storage/storageAccounts",
+     .min_api = "2016-01-01",
+     .flags = TRACKED,
+     .put_create = 202,
+     .put_update = 200,
+     .put_lro = LRO_LOCATION,
+     .creating = "Creating",
+     .required = req_storage,
+     .defaults = "{\"properties\":{\"supportsHttpsTrafficOnly\":true,\"minimumTlsVersion\":"
+                 "\"TLS1_0\",\"allowBlobPublicAccess\":false,\"encryption\":{\"keySource\":"
+                 "\"Microsoft.Storage\",\"services\":{\"file\":{\"enabled\":true,\"keyType\":"
+                 "\"Account\"},\"blob\":{\"enabled\":true,\"keyType\":\"Account\"}}}}}",
+     .populate = storage_populate,
+     .action = storage_action},
+    {.type = "Microsoft.Storage/storageAccounts/fileServices",
+     .min_api = "2016-01-01",
+     .flags = F_IMPLICIT | F_NOPROVSTATE,
+     .put_create = 200,
+     .put_update = 200,
+     .defaults = "{\"properties\":{\"shareDeleteRetentionPolicy\":{\"enabled\":true,\"days\":7}}}"},
+    {.type = "Microsoft.Storage/storageAccounts/fileServices/shares",
+     .min_api = "2016-01-01",
+     .flags = F_ETAG | F_NOPROVSTATE,
+     .put_create = 201,
+     .put_update = 200,
+     .defaults = "{\"properties\":{\"enabledProtocols\":\"SMB\",\"shareQuota\":5120,"
+                 "\"accessTier\":\"TransactionOptimized\"}}",
+     .validate = share_validate,
+     .populate = share_populate},
+    {.type = "Microsoft.Network/virtualNetworks",
+     .min_api = "2017-01-01",
+     .flags = TRACKED | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .delete_lro = LRO_ASYNC,
+     .creating = "Updating",
+     .updating = "Updating",
+     .required = req_location,
+     .defaults = "{\"properties\":{\"subnets\":[],\"virtualNetworkPeerings\":[],"
+                 "\"enableDdosProtection\":false}}",
+     .populate = network_populate},
+    {.type = "Microsoft.Network/virtualNetworks/subnets",
+     .min_api = "2017-01-01",
+     .flags = F_ETAG | F_NOPATCH,
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .delete_lro = LRO_ASYNC,
+     .creating = "Updating",
+     .updating = "Updating",
+     .inline_path = "properties.subnets",
+     .defaults = "{\"properties\":{\"privateEndpointNetworkPolicies\":\"Disabled\","
+                 "\"privateLinkServiceNetworkPolicies\":\"Enabled\"}}"},
+    {.type = "Microsoft.Network/networkSecurityGroups",
+     .min_api = "2017-01-01",
+     .flags = TRACKED | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .delete_lro = LRO_ASYNC,
+     .creating = "Updating",
+     .updating = "Updating",
+     .required = req_location,
+     .defaults = "{\"properties\":{\"securityRules\":[],\"flushConnection\":false}}",
+     .populate = nsg_populate},
+    {.type = "Microsoft.Network/publicIPAddresses",
+     .min_api = "2017-01-01",
+     .flags = TRACKED | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .delete_lro = LRO_ASYNC,
+     .creating = "Updating",
+     .updating = "Updating",
+     .required = req_location,
+     .defaults = "{\"properties\":{\"publicIPAddressVersion\":\"IPv4\","
+                 "\"idleTimeoutInMinutes\":4}}",
+     .populate = pip_populate},
+    {.type = "Microsoft.Network/loadBalancers",
+     .min_api = "2017-01-01",
+     .flags = TRACKED | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .delete_lro = LRO_ASYNC,
+     .creating = "Updating",
+     .updating = "Updating",
+     .required = req_location,
+     .defaults = "{\"sku\":{\"name\":\"Basic\",\"tier\":\"Regional\"},\"properties\":{"
+                 "\"frontendIPConfigurations\":[],\"backendAddressPools\":[],"
+                 "\"loadBalancingRules\":[],\"probes\":[],\"inboundNatRules\":[],"
+                 "\"outboundRules\":[],\"inboundNatPools\":[]}}",
+     .populate = network_populate},
+    {.type = "Microsoft.OperationalInsights/workspaces",
+     .min_api = "2015-11-01",
+     .flags = TRACKED | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .put_lro = LRO_ASYNC,
+     .creating = "Creating",
+     .updating = "Updating",
+     .required = req_location,
+     .defaults = "{\"properties\":{\"sku\":{\"name\":\"PerGB2018\"},\"retentionInDays\":30,"
+                 "\"publicNetworkAccessForIngestion\":\"Enabled\","
+                 "\"publicNetworkAccessForQuery\":\"Enabled\",\"features\":{"
+                 "\"enableLogAccessUsingOnlyResourcePermissions\":true}}}",
+     .populate = workspace_populate},
+    {.type = "Microsoft.Insights/dataCollectionRules",
+     .min_api = "2019-11-01",
+     .flags = TRACKED | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .required = req_location,
+     .populate = dcr_populate},
+    {.type = "Microsoft.Insights/dataCollectionRuleAssociations",
+     .min_api = "2019-11-01",
+     .flags = F_EXTENSION | F_ETAG,
+     .put_create = 201,
+     .put_update = 200,
+     .required = req_dcra},
+    {.type = "Microsoft.Authorization/roleAssignments",
+     .min_api = "2015-07-01",
+     .flags = F_EXTENSION | F_NOPATCH | F_DELETE_BODY | F_HIER_LIST | F_NOPROVSTATE,
+     .put_create = 201,
+     .put_update = 200,
+     .required = req_role,
+     .defaults = "{\"properties\":{\"principalType\":\"User\"}}",
+     .validate = role_validate,
+     .populate = role_populate},
+    {.type = "Microsoft.Authorization/policyAssignments",
+     .min_api = "2016-04-01",
+     .flags = F_EXTENSION | F_DELETE_BODY | F_HIER_LIST | F_NOPROVSTATE,
+     .put_create = 201,
+     .put_update = 201,
+     .required = req_policy,
+     .defaults = "{\"properties\":{\"notScopes\":[],\"enforcementMode\":\"Default\"}}",
+     .populate = scope_populate},
+};
+
+const struct rtype *rules_find(const char *type)
+{
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+        if (strcasecmp(rules[i].type, type) == 0)
+            return &rules[i];
+    return NULL;
+}
+
+const struct rtype *rules_all(size_t *n)
+{
+    *n = sizeof(rules) / sizeof(rules[0]);
+    return rules;
+}
