@@ -10,7 +10,12 @@
 
 #include "cli.h"
 
+int dsvm_cmd_validate(int argc, char **argv);
+int dsvm_cmd_schema(int argc, char **argv);
+
 const dsvm_command dsvm_commands[] = {
+    {"validate", dsvm_cmd_validate, "check the manifests in a directory"},
+    {"schema", dsvm_cmd_schema, "print the JSON Schema of the manifests"},
     {"version", dsvm_cmd_version, "print the version of dsvmops and its libraries"},
     {NULL, NULL, NULL},
 };
