@@ -129,7 +129,7 @@ static int vault_validate(struct ctx *c, struct call *k, json_t *body, json_t *o
         /* recover: bring back the access policies and settings of the deleted vault */
         json_t *orig = json_path_get(deleted, "_armsim.vault.properties");
         if (json_is_object(orig))
-            json_merge_missing(json_object_get(body, "properties"), orig);
+            json_object_set_new(body, "properties", json_deep_copy(orig));
         store_del(c, json_string_value(json_object_get(deleted, "id")));
     }
     json_decref(deleted);
