@@ -16,10 +16,11 @@
 #define DSVM_LOG_INFO  2
 #define DSVM_LOG_DEBUG 3
 
-/** Which client-side token bucket a request draws from (design rule 7). */
-#define DSVM_BUCKET_READ   0
-#define DSVM_BUCKET_WRITE  1
-#define DSVM_BUCKET_DELETE 2
+/** Which client-side token bucket a request draws from (design rule 7);
+ * the same numbers as the controller's dsvm_bucket_class. */
+#define DSVM_REQ_READ   0
+#define DSVM_REQ_WRITE  1
+#define DSVM_REQ_DELETE 2
 
 /** Per-type flags in dsvm_type_rules.flags (ABI 1). */
 #define DSVM_TYPE_TAGGABLE   (1u << 0) /**< ownership goes in tags */

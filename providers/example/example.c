@@ -162,7 +162,7 @@ static int32_t example_describe_reads(void *pctx, const char *scope_json, dsvm_b
     path = json_sprintf("/subscriptions/%s/resourcegroups?api-version=%s", sub, RG_API);
     rc = emit(ctx, out,
               json_pack("[{s:s,s:o,s:i,s:s}]", "method", "GET", "path", path, "bucket",
-                        DSVM_BUCKET_READ, "type", example_types[0].type));
+                        DSVM_REQ_READ, "type", example_types[0].type));
     json_decref(scope);
     return rc;
 }
