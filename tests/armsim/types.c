@@ -415,7 +415,7 @@ static json_t *vmss_instance(json_t *vmss, json_t *inst)
     char vmid[37];
     json_t *o;
     hash_uuid(id, vmid);
-    o = json_pack("{s:s,s:s,s:s,s:s,s:O,s:{s:O},s:{s:b,s:s,s:s,s:O}}", "id", id, "name", name,
+    o = json_pack("{s:s,s:s,s:s,s:s,s:O,s:{s:O},s:{s:b,s:s,s:s,s:o}}", "id", id, "name", name,
                   "type", "Microsoft.Compute/virtualMachineScaleSets/virtualMachines", "instanceId",
                   iids, "location", json_object_get(vmss, "location"), "sku", "name",
                   json_path_get(vmss, "sku.name"), "properties", "latestModelApplied",
