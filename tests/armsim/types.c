@@ -848,6 +848,42 @@ static void dcr_populate(struct ctx *c, struct call *k, json_t *body, json_t *ol
     }
 }
 
+/* GET .../dataCollectionRules/{rule}/associations: the associations naming this rule. */
+static void dcr_associations_handle(struct ctx *c, struct call *k, struct resp *r)
+{
+    static const char sql[] =
+        "SELECT body FROM resources WHERE type ="
+        " 'microsoft.insights/datacollectionruleassociations' AND sub = lower(?)"
+        " ORDER BY id";
+    const struct rtype *rt = rules_find("Microsoft.Insights/dataCollectionRules");
+    const struct rtype *at = rules_find("Microsoft.Insights/dataCollectionRuleAssociations");
+    json_t *rule, *items;
+    sqlite3_stmt *st;
+    if (strcmp(k->rq->method, "GET") != 0 || !k->ap.odd) {
+        resp_error(r, 405, "MethodNotAllowed", "associations of a rule can only be listed");
+        return;
+    }
+    rule = res_load(c, rt, k->parent_key);
+    if (!rule) {
+        resp_error(r, 404, "ResourceNotFound", "The data collection rule '%s' was not found.",
+                   k->ap.names[0]);
+        return;
+    }
+    items = json_array();
+    st = store_stmt(c, sql);
+    sqlite3_bind_text(st, 1, k->ap.sub, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *b = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        if (ci_eq(json_string_value(json_path_get(b, "properties.dataCollectionRuleId")),
+                  json_string_value(json_object_get(rule, "id"))))
+            json_array_append_new(items, res_render(at, b));
+        json_decref(b);
+    }
+    sqlite3_reset(st);
+    json_decref(rule);
+    list_page(c, k, items, r);
+}
+
 /* ---- Authorization ---- */
 
 static const char *trailing_guid(const char *id)
@@ -1163,6 +1199,9 @@ static const struct rtype rules[] = {
      .put_update = 200,
      .required = req_location,
      .populate = dcr_populate},
+    {.type = "Microsoft.Insights/dataCollectionRules/associations",
+     .min_api = "2019-11-01",
+     .handle = dcr_associations_handle},
     {.type = "Microsoft.Insights/dataCollectionRuleAssociations",
      .min_api = "2019-11-01",
      .flags = F_EXTENSION | F_ETAG,
