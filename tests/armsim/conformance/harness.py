@@ -23,7 +23,7 @@ SECRET = "s3cret"
 def armsim_path():
     path = os.environ.get("ARMSIM")
     if not path and len(sys.argv) > 1 and os.path.exists(sys.argv[1]):
-        path = sys.argv.pop(1)
+        path = os.environ["ARMSIM"] = sys.argv.pop(1)
     if not path:
         raise SystemExit("usage: test.py /path/to/armsim (or set ARMSIM)")
     return path
