@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
 
 void vmss_upgrade(struct ctx *c, const char *id, json_t *ids);
@@ -395,6 +396,8 @@ int op_start(struct ctx *c, struct call *k, const char *id, const char *kind, js
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     json_decref(extra);
+    if (now + c->lro_ms < c->next_due)
+        c->next_due = now + c->lro_ms;
     if (headers & 1) {
         char *u = op_url(c, k->ap.sub, ns, loc, "operations", opid, k->api);
         resp_header(r, "Azure-AsyncOperation", "%s", u);
@@ -511,10 +514,16 @@ void arm_settle(struct ctx *c)
     static const char sql[] = "SELECT id, resource_id, kind, fail, extra FROM operations"
                               " WHERE status = 'InProgress' AND due_ms <= ? ORDER BY due_ms";
     static const char upd[] = "UPDATE operations SET status = ? WHERE id = ?";
-    sqlite3_stmt *st = store_stmt(c, sql);
-    json_t *due = json_array(), *op;
+    static const char next[] = "SELECT min(due_ms) FROM operations WHERE status = 'InProgress'";
+    sqlite3_stmt *st;
+    json_t *due, *op;
     size_t i;
-    sqlite3_bind_int64(st, 1, now_ms());
+    int64_t now = now_ms();
+    if (now < c->next_due)
+        return;
+    st = store_stmt(c, sql);
+    due = json_array();
+    sqlite3_bind_int64(st, 1, now);
     while (sqlite3_step(st) == SQLITE_ROW)
         json_array_append_new(
             due, json_pack("{s:s,s:s,s:s,s:b,s:o?}", "id", sqlite3_column_text(st, 0), "rid",
@@ -546,6 +555,11 @@ void arm_settle(struct ctx *c)
         sqlite3_reset(u);
     }
     json_decref(due);
+    st = store_stmt(c, next);
+    c->next_due = INT64_MAX;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        c->next_due = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
 }
 
 /* GET .../locations/{loc}/operations/{id} and .../operationResults/{id}. */
@@ -1254,8 +1268,14 @@ static void do_get(struct ctx *c, struct call *k, size_t n, struct resp *r)
         not_found(k, r);
         return;
     }
-    answer_body(k, b, 200, r);
-    json_decref(b);
+    /* b is ours: strip it in place instead of copying */
+    if ((k->t->flags & F_ETAG) && json_is_string(json_object_get(b, "etag")))
+        resp_header(r, "ETag", "%s", json_string_value(json_object_get(b, "etag")));
+    json_object_del(b, "_armsim");
+    if (k->t->write_only)
+        for (int i = 0; k->t->write_only[i]; i++)
+            json_path_del(b, k->t->write_only[i]);
+    resp_json(r, 200, b);
 }
 
 static void do_delete(struct ctx *c, struct call *k, size_t n, struct resp *r)

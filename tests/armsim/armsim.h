@@ -111,6 +111,11 @@ struct ctx {
     json_t *stats;
     json_t *token_stats;
     unsigned char key[32]; /* token signing key */
+    char *tok_cache;       /* the last bearer token that passed, with its claims */
+    char *tok_appid;
+    char *tok_aud;
+    int64_t tok_exp;
+    int64_t next_due; /* earliest due time of an in-flight operation */
     uint64_t rng;
     uint64_t seq;
 };

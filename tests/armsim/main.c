@@ -89,6 +89,9 @@ static void ctx_free(struct ctx *c)
     json_decref(c->stats);
     json_decref(c->token_stats);
     free(c->base_url);
+    free(c->tok_cache);
+    free(c->tok_appid);
+    free(c->tok_aud);
     store_close(c);
     pthread_mutex_destroy(&c->lock);
 }
