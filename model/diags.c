@@ -123,6 +123,11 @@ const char *diags_file(const dsvm_diags *d, int file_id)
     return d->files[file_id];
 }
 
+bool diags_full(const dsvm_diags *d)
+{
+    return d->max && d->n >= d->max;
+}
+
 void diags_set_max(dsvm_diags *d, size_t max)
 {
     d->max = max;

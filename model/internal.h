@@ -69,6 +69,8 @@ void diags_vadd(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const c
 void diags_sort(dsvm_diags *d);
 /* Keep at most `max` diagnostics (0: all); later ones are only counted. */
 void diags_set_max(dsvm_diags *d, size_t max);
+/* True once the list keeps no more diagnostics: callers may skip building messages. */
+bool diags_full(const dsvm_diags *d);
 const char *diags_file(const dsvm_diags *d, int file_id);
 
 /* ---- text helpers (text.c) ------------------------------------------------ */
@@ -254,6 +256,7 @@ struct load_ctx {
     size_t n_refs, cap_refs;
     bool oom;
     bool limit_hit;
+    json_t *owned; /* array keeping FT_ANY values alive, or NULL */
 };
 
 void ctx_error(load_ctx *c, const ynode *at, const char *hint, const char *fmt, ...)

@@ -96,6 +96,10 @@ static const char *join(load_ctx *c, const char *const *v)
 
 static int type_error(load_ctx *c, const ynode *v, const char *expected)
 {
+    if (diags_full(c->diags)) {
+        ctx_error(c, v, NULL, "wrong type");
+        return 1;
+    }
     ctx_error(c, v, NULL, "wrong type for %s: expected %s, got %s", ctx_path(c), expected,
               ynode_type_name(v));
     return 1;
@@ -632,9 +636,14 @@ static int parse_value(load_ctx *c, const ynode *key, const ynode *v, const fiel
             return -1;
         *(json_t **)dst = j;
         if (jout)
-            *jout = j;
-        else
-            json_decref(j); /* not kept: no spec JSON to own it */
+            *jout = json_incref(j);
+        /* the typed spec borrows it; the repository owns it */
+        if (c->owned) {
+            if (json_array_append_new(c->owned, j) != 0)
+                return -1;
+        } else {
+            json_decref(j);
+        }
         return rc;
     }
     case FT_UNION:
@@ -684,6 +693,12 @@ int parse_object(load_ctx *c, const ynode *map, const ynode *at, const obj_desc 
                 f = &d->fields[fi];
                 break;
             }
+        }
+        if (!f && diags_full(c->diags)) {
+            ctx_error(c, k, NULL, "unknown field");
+            check_literal_secrets(c, k->s, k, v);
+            rc = 1;
+            continue;
         }
         if (!f) {
             ctx_error(c, k, did_you_mean(c, k->s, names, d->n_fields), "unknown field \"%s\" in %s",

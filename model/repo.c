@@ -26,6 +26,7 @@ struct dsvm_repo {
     obj_ext **by_kind[DSVM_KIND_COUNT];
     size_t n_kind[DSVM_KIND_COUNT];
     size_t n_files;
+    json_t *owned; /* JSON values the typed specs point into */
 };
 
 void dsvm_limits_init(dsvm_limits *out)
@@ -613,25 +614,22 @@ static int on_doc(load_ctx *c, const ynode *root, void *payload)
                       kd->name);
             rc = 0;
         } else {
-            rc = parse_object(c, &empty, root, kd->spec, o->pub.spec.any, &o->pub.spec_json);
+            rc = parse_object(c, &empty, root, kd->spec, o->pub.spec.any, NULL);
         }
     } else if (node[3]->type != YN_MAP) {
         ctx_error(c, node[3], NULL, "wrong type for %s.spec: expected a mapping, got %s", kd->name,
                   ynode_type_name(node[3]));
         rc = 0;
     } else {
-        rc = parse_object(c, node[3], keyn[3], kd->spec, o->pub.spec.any, &o->pub.spec_json);
+        rc = parse_object(c, node[3], keyn[3], kd->spec, o->pub.spec.any, NULL);
     }
     c->depth = 0;
     if (rc < 0)
         return -1;
     o->has_errors = dsvm_diags_errors(c->diags) != errors_before;
-    if (!o->pub.name || push_obj(r, o) < 0) {
-        json_decref(o->pub.spec_json);
-        o->pub.spec_json = NULL;
-        return o->pub.name ? -1 : 0;
-    }
-    return 0;
+    if (!o->pub.name)
+        return 0;
+    return push_obj(r, o);
 }
 
 /* ---- after all files: names, references, cycles, rules ------------------------- */
@@ -679,12 +677,13 @@ static int build_index(load_ctx *c, dsvm_repo *r)
         if (prev) {
             const obj_ext *first = r->objs[json_integer_value(prev)];
             const ynode *at = obj_node(o, "metadata.name");
+            const ynode *at1 = obj_node(first, "metadata.name");
 
             diags_add(c->diags, o->file_id, at ? at->line : o->pub.pos.line,
                       at ? at->col : o->pub.pos.col, "rename one of them",
                       "duplicate %s \"%s\"; first defined at %s:%u:%u",
                       dsvm_kinds[o->pub.kind].name, o->pub.name, first->pub.pos.file,
-                      first->pub.pos.line, first->pub.pos.col);
+                      at1 ? at1->line : first->pub.pos.line, at1 ? at1->col : first->pub.pos.col);
             o->has_errors = true;
             continue;
         }
@@ -901,10 +900,9 @@ static void free_objects(dsvm_repo *r)
 {
     size_t i, k;
 
-    for (i = 0; i < r->n; i++) {
-        json_decref(r->objs[i]->pub.spec_json);
+    for (i = 0; i < r->n; i++)
         json_decref(r->objs[i]->subnames);
-    }
+    json_decref(r->owned);
     free(r->objs);
     for (k = 0; k < DSVM_KIND_COUNT; k++) {
         json_decref(r->index[k]);
@@ -990,9 +988,15 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
         goto out;
     }
 
+    r->owned = json_array();
+    if (!r->owned) {
+        rc = dsvm_error_oom();
+        goto out;
+    }
     c.limits = &lim;
     c.diags = diags;
     c.keep = &r->keep;
+    c.owned = r->owned;
     for (i = 0; i < w.n; i++) {
         char *shown =
             S_ISDIR(st.st_mode) ? display_path(dir, w.files[i].rel) : strdup(w.files[i].rel);
@@ -1002,7 +1006,7 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
 
         if (fid >= 0) {
             c.file_id = fid;
-            c.file = diags_file(diags, fid);
+            c.file = arena_strdup(&r->keep, shown); /* the repo may outlive diags */
             if (w.files[i].error)
                 diags_add(diags, fid, 0, 0, NULL, "%s", w.files[i].error);
             else if (full)
@@ -1010,7 +1014,7 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
         }
         free(shown);
         free(full);
-        if (fid < 0 || !full || lr < 0) {
+        if (fid < 0 || !full || !c.file || lr < 0) {
             rc = dsvm_error_oom();
             goto out;
         }
@@ -1101,4 +1105,49 @@ const dsvm_object *dsvm_repo_find(const dsvm_repo *r, dsvm_kind kind, const char
 size_t dsvm_repo_file_count(const dsvm_repo *r)
 {
     return r ? r->n_files : 0;
+}
+
+int dsvm_object_spec_json(json_t **out, const dsvm_object *obj)
+{
+    static const ynode empty = {.type = YN_MAP};
+    const obj_ext *o;
+    const kind_desc *kd;
+    const ynode *spec, *key = NULL;
+    dsvm_limits lim;
+    load_ctx c;
+    arena tmp;
+    json_t *j = NULL;
+    void *scratch;
+    int rc;
+
+    if (!obj || (unsigned)obj->kind >= DSVM_KIND_COUNT)
+        return DSVM_EINVALID;
+    o = ext_of(obj);
+    kd = &dsvm_kinds[obj->kind];
+    spec = ynode_get(o->root, "spec", &key);
+    if (!spec || ynode_is_null(spec))
+        spec = &empty;
+    dsvm_limits_init(&lim);
+    memset(&c, 0, sizeof(c));
+    arena_init(&tmp);
+    c.limits = &lim;
+    c.keep = &tmp;
+    c.kind_name = kd->name;
+    c.obj = (obj_ext *)o;
+    if (dsvm_diags_new(&c.diags) < 0)
+        return DSVM_ENOMEM;
+    c.seg[0] = "spec";
+    c.idx[0] = -1;
+    c.depth = 1;
+    scratch = arena_alloc(&tmp, kd->spec->size);
+    rc = scratch ? parse_object(&c, spec, key ? key : o->root, kd->spec, scratch, &j) : -1;
+    free(c.refs);
+    arena_clear(&tmp);
+    dsvm_diags_free(c.diags);
+    if (rc < 0 || !j) {
+        json_decref(j);
+        return dsvm_error_oom();
+    }
+    *out = j;
+    return 0;
 }

@@ -417,7 +417,7 @@ typedef struct {
     dsvm_scope scope;
     const char *display_name;
     const char *description;
-    json_t *parameters; /**< object or NULL; borrowed from the repo */
+    json_t *parameters; /**< object or NULL; owned by the repo */
     int enforcement_mode;
     const char *non_compliance_message;
     int identity; /**< DSVM_POLICY_IDENTITY_* */
@@ -478,8 +478,6 @@ struct dsvm_object {
     /** Every object this one references (deduplicated, resolved); for ordering. */
     const dsvm_object **deps;
     size_t n_deps;
-    /** The spec as JSON with defaults applied (borrowed; owned by the repo). */
-    json_t *spec_json;
     union {
         void *any;
         dsvm_resource_group_spec *resource_group;
@@ -535,6 +533,16 @@ const dsvm_object *dsvm_repo_find(const dsvm_repo *repo, dsvm_kind kind, const c
 
 /** Number of manifest files read. */
 size_t dsvm_repo_file_count(const dsvm_repo *repo);
+
+/**
+ * The object's spec as JSON, with the defaults of the field tables applied
+ * (values derived by cross-field rules, such as an image alias's publisher
+ * or a share's access tier, are only in the typed spec). Built on demand.
+ *
+ * @param out  receives a new reference
+ * @return 0 or DSVM_ENOMEM
+ */
+int dsvm_object_spec_json(json_t **out, const dsvm_object *obj);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers and schema                                                       */
