@@ -258,12 +258,44 @@ static void git_local_path_branch_and_subdir(void **state)
     dsvm_source_result_clear(&r);
     dsvm_source_free(src);
 
-    /* The root of the repository, with the remote's HEAD as the ref. */
+    /* The root of the repository, with the remote's HEAD as the ref, on a fresh cache. */
+    run("rm -rf '%s'", f->cache);
     src = source(f, f->origin, NULL, "");
     assert_int_equal(dsvm_source_fetch(&r, src), 0);
     assert_string_equal(r.commit, head);
     assert_file(r.dir, "README.md", "infra repo\n");
     assert_file(r.dir, "environments/dev/pool.yaml", "kind: Pool\nname: dev\n");
+    assert_true(r.fetched);
+    dsvm_source_result_clear(&r);
+    dsvm_source_free(src);
+}
+
+static void git_file_modes_and_submodules(void **state)
+{
+    fixture *f = *state;
+    dsvm_source *src;
+    dsvm_source_result r = {0};
+    char path[512];
+    struct stat st;
+
+    run("cd '%s' && printf '#!/bin/sh\\n' > environments/prod/boot.sh && "
+        "chmod +x environments/prod/boot.sh && "
+        "git add -A && git update-index --add --cacheinfo 160000,%s,environments/prod/vendored && "
+        "git commit -qm modes && git push -q origin HEAD:main",
+        f->work, "0123456789012345678901234567890123456789");
+    src = source(f, f->origin, "main", "environments/prod");
+    if (dsvm_source_fetch(&r, src) != 0)
+        fail_msg("fetch: %s", dsvm_error_last()->message);
+    snprintf(path, sizeof(path), "%s/boot.sh", r.dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_mode & S_IXUSR);
+    snprintf(path, sizeof(path), "%s/pool.yaml", r.dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_false(st.st_mode & S_IXUSR);
+    /* A submodule becomes an empty directory, as in a clone without --recursive. */
+    snprintf(path, sizeof(path), "%s/vendored", r.dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
     dsvm_source_result_clear(&r);
     dsvm_source_free(src);
 }
@@ -452,13 +484,26 @@ static void git_missing_path_is_clear_error(void **state)
 {
     fixture *f = *state;
     dsvm_source *src = source(f, f->origin, "main", "environments/staging");
-    dsvm_source_result r = {0};
+    dsvm_source_result r = {0}, r2 = {0};
     dsvm_source_opts o = {0};
 
     assert_int_equal(dsvm_source_fetch(&r, src), DSVM_ENOTFOUND);
     assert_message_has("'environments/staging'");
     assert_message_has("source.path");
     assert_null(dsvm_source_last_good(src));
+    dsvm_source_free(src);
+
+    /* A commit that removes the path fails, and the last good checkout stays. */
+    src = source(f, f->origin, "main", "environments/dev");
+    assert_int_equal(dsvm_source_fetch(&r, src), 0);
+    run("cd '%s' && git rm -rq environments/dev && git commit -qm 'drop dev' && "
+        "git push -q origin HEAD:main",
+        f->work);
+    assert_int_equal(dsvm_source_fetch(&r2, src), DSVM_ENOTFOUND);
+    assert_message_has("'environments/dev'");
+    assert_string_equal(dsvm_source_last_good(src)->commit, r.commit);
+    assert_file(dsvm_source_last_good(src)->dir, "pool.yaml", "kind: Pool\nname: dev\n");
+    dsvm_source_result_clear(&r);
     dsvm_source_free(src);
 
     src = source(f, f->origin, "main", "README.md");
@@ -883,6 +928,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(git_local_path_branch_and_subdir, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_file_modes_and_submodules, setup, teardown),
         cmocka_unit_test_setup_teardown(git_no_change_fetch_skips_download, setup, teardown),
         cmocka_unit_test_setup_teardown(git_new_commit_is_fetched_and_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(git_file_url_tags_and_shas, setup, teardown),
