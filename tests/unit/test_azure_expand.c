@@ -207,7 +207,8 @@ static void expand_prod_emits_every_kind(void **state)
     /* 3 vault readers (rbac) + 5 RoleAssignment objects */
     assert_int_equal(count_type(res, "Microsoft.Authorization/roleAssignments"), 8);
     assert_int_equal(count_type(res, "Microsoft.Authorization/policyAssignments"), 2);
-    assert_int_equal(json_array_size(res), 35);
+    must(res, PROV "Microsoft.Insights/autoscalesettings/vision-gpu-autoscale");
+    assert_int_equal(json_array_size(res), 36);
     json_decref(res);
     dsvm_plugin_free(p);
 }
@@ -353,6 +354,15 @@ static void windows_scale_set_body(void **state)
     assert_true(strlen(str_at(vmss, "body.properties.virtualMachineProfile.osProfile."
                                     "computerNamePrefix")) <= 9);
     assert_int_equal(json_integer_value(at(vmss, "body.sku.capacity")), 1); /* autoscale.min */
+    /* the autoscaler owns the capacity from then on */
+    assert_string_equal(str_at(vmss, "ignoreFields.0"), "sku.capacity");
+    ad = must(res, PROV "Microsoft.Insights/autoscalesettings/vision-gpu-autoscale");
+    assert_string_equal(str_at(ad, "body.properties.targetResourceUri"), str_at(vmss, "id"));
+    assert_string_equal(str_at(ad, "body.properties.profiles.0.capacity.minimum"), "1");
+    assert_string_equal(str_at(ad, "body.properties.profiles.0.capacity.maximum"), "6");
+    assert_true(depends_on(ad, str_at(vmss, "id")));
+    assert_null(json_object_get(must(res, PROV "Microsoft.Compute/virtualMachineScaleSets/nlp-gpu"),
+                                "ignoreFields"));
     ad = extension(vmss, "JsonADDomainExtension");
     assert_non_null(ad);
     assert_string_equal(str_at(ad, "properties.settings.Name"), "corp.contoso.com");
@@ -958,6 +968,97 @@ static void explicit_image_and_linux_domain_join(void **state)
     dsvm_plugin_free(p);
 }
 
+static void rolling_upgrade_adds_policy_and_health_probe(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *objects = fixture("prod.json"), *res, *vmss, *ext;
+
+    (void)state;
+    json_object_set_new(at(prod_object(objects, "nlp-gpu"), "spec"), "upgradePolicy",
+                        json_string("Rolling"));
+    res = expand_objects(p, objects);
+    assert_non_null(res);
+    vmss = must(res, PROV "Microsoft.Compute/virtualMachineScaleSets/nlp-gpu");
+    assert_string_equal(str_at(vmss, "body.properties.upgradePolicy.mode"), "Rolling");
+    assert_int_equal(json_integer_value(at(vmss, "body.properties.upgradePolicy."
+                                                 "rollingUpgradePolicy.maxBatchInstancePercent")),
+                     20);
+    ext = extension(vmss, "ApplicationHealthLinux");
+    assert_non_null(ext);
+    assert_int_equal(json_integer_value(at(ext, "properties.settings.port")), 22);
+    /* Manual pools carry no health probe */
+    assert_null(extension(must(res, PROV "Microsoft.Compute/virtualMachineScaleSets/vision-gpu"),
+                          "ApplicationHealthWindows"));
+    json_decref(objects);
+    json_decref(res);
+    dsvm_plugin_free(p);
+}
+
+/* The role assignment of KeyVault/kv-dsvm-prod whose principal is `oid`. */
+static json_t *vault_grant(const json_t *res, const char *oid)
+{
+    json_t *r;
+    size_t i;
+
+    json_array_foreach(res, i, r)
+    {
+        const char *pid = str_at(r, "body.properties.principalId");
+
+        if (strcmp(str_at(r, "object"), "KeyVault/kv-dsvm-prod") == 0 && pid &&
+            strcmp(pid, oid) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+static void principal_maps_as_vault_readers(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *objects = fixture("prod.json"), *res, *upper, *lower, *dev, *kv;
+    const char *oid = "6F1C2A4E-8D3B-4C5A-9E7F-1A2B3C4D5E6F";
+    char *lower_name;
+
+    (void)state;
+    json_array_append_new(at(prod_object(objects, "kv-dsvm-prod"), "spec.readers"),
+                          json_pack("{s:s,s:s}", "objectId", oid, "type", "User"));
+    res = expand_objects(p, objects);
+    upper = vault_grant(res, oid);
+    assert_non_null(upper);
+    assert_string_equal(str_at(upper, "body.properties.principalType"), "User");
+    json_decref(objects);
+    /* the name depends on the object ID, not on how it is spelled */
+    objects = fixture("prod.json");
+    json_array_append_new(
+        at(prod_object(objects, "kv-dsvm-prod"), "spec.readers"),
+        json_pack("{s:s,s:s}", "objectId", "6f1c2a4e-8d3b-4c5a-9e7f-1a2b3c4d5e6f", "type", "User"));
+    lower_name = NULL;
+    {
+        json_t *res2 = expand_objects(p, objects);
+
+        lower = vault_grant(res2, "6f1c2a4e-8d3b-4c5a-9e7f-1a2b3c4d5e6f");
+        assert_non_null(lower);
+        lower_name = strdup(str_at(lower, "id"));
+        json_decref(res2);
+    }
+    assert_string_equal(str_at(upper, "id"), lower_name);
+    free(lower_name);
+    json_decref(objects);
+    json_decref(res);
+
+    /* rbac: false: a literal object ID in an access policy */
+    objects = fixture("dev.json");
+    json_array_append_new(at(prod_object(objects, "kv-dsvm-dev"), "spec.readers"),
+                          json_pack("{s:s,s:s}", "objectId", oid, "type", "Group"));
+    dev = expand_objects(p, objects);
+    kv = must(dev, "/subscriptions/" SUB "/resourceGroups/rg-dsvm-dev-westeurope/providers/"
+                   "Microsoft.KeyVault/vaults/kv-dsvm-dev");
+    assert_int_equal(json_array_size(at(kv, "body.properties.accessPolicies")), 2);
+    assert_string_equal(str_at(kv, "body.properties.accessPolicies.1.objectId"), oid);
+    json_decref(objects);
+    json_decref(dev);
+    dsvm_plugin_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -977,6 +1078,8 @@ int main(void)
         cmocka_unit_test(pool_without_subnet_gets_its_own_network),
         cmocka_unit_test(bad_input_fails_with_a_message),
         cmocka_unit_test(explicit_image_and_linux_domain_join),
+        cmocka_unit_test(rolling_upgrade_adds_policy_and_health_probe),
+        cmocka_unit_test(principal_maps_as_vault_readers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
