@@ -257,6 +257,19 @@ out:
     return 0;
 }
 
+const char *dsvm_plan_first_error(const dsvm_plan *plan)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(plan->findings); i++) {
+        json_t *f = json_array_get(plan->findings, i);
+
+        if (strcmp(json_string_value(json_object_get(f, "severity")), "error") == 0)
+            return json_string_value(json_object_get(f, "message"));
+    }
+    return NULL;
+}
+
 size_t dsvm_plan_changes(const dsvm_plan *plan)
 {
     return plan->n - plan->counts[DSVM_ACTION_NOOP];

@@ -77,6 +77,9 @@ int dsvm_plan_build(dsvm_plan **out, const json_t *desired, const json_t *live, 
 /** Add a finding ("error" or "warning") to a plan. */
 int dsvm_plan_add_finding(dsvm_plan *plan, const char *severity, const char *message);
 
+/** The first finding of severity "error" (borrowed message), or NULL. */
+const char *dsvm_plan_first_error(const dsvm_plan *plan);
+
 /** Number of resources that would change (everything but no-ops). */
 size_t dsvm_plan_changes(const dsvm_plan *plan);
 

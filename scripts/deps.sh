@@ -5,7 +5,8 @@
 set -eu
 mode=${1:-build}
 pkgs="build-essential cmake pkg-config git clang-format libyaml-dev libjansson-dev
-libsqlite3-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev libgit2-dev libcmocka-dev"
+libsqlite3-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev libgit2-dev libcmocka-dev
+curl python3"
 if [ "$mode" = test ]; then
     # the armsim conformance test drives the official Azure SDK for Python;
     # the armsim benchmark uses wrk

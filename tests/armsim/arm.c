@@ -30,6 +30,8 @@ int apath_parse(const char *path, struct apath *ap)
     }
     (void)p;
     ap->nseg = n;
+    if (n == 1 && strcasecmp(ap->seg[0], "subscriptions") == 0)
+        return ap->kind = AP_SUBS;
     if (n < 2 || strcasecmp(ap->seg[0], "subscriptions") != 0)
         return ap->kind = AP_BAD;
     ap->sub = ap->seg[1];
@@ -1584,6 +1586,91 @@ static void providers_list(struct ctx *c, struct call *k, struct resp *r)
     list_page(c, k, items, r);
 }
 
+/* POST /subscriptions/{s}/providers/{ns}/checkNameAvailability: names of vaults and
+ * storage accounts are global, and a soft-deleted vault keeps its name. */
+static void name_check(struct ctx *c, struct call *k, struct resp *r)
+{
+    static const char sql[] = "SELECT 1 FROM resources WHERE type = lower(?) AND name = lower(?)";
+    const char *name = json_string_value(json_object_get(k->body, "name"));
+    int kv = strcasecmp(k->ap.ns, "Microsoft.KeyVault") == 0;
+    int storage = strcasecmp(k->ap.ns, "Microsoft.Storage") == 0;
+    const char *types[2];
+    int taken = -1;
+    size_t len;
+    if (strcmp(k->rq->method, "POST") != 0 || (!kv && !storage)) {
+        resp_error(r, 404, "NotFound",
+                   "armsim checks names of Microsoft.KeyVault and Microsoft.Storage only.");
+        return;
+    }
+    if (!name) {
+        resp_error(r, 400, "InvalidRequestContent", "The request needs a string 'name'.");
+        return;
+    }
+    len = strlen(name);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (!(islower(ch) || isdigit(ch) || (kv && (isupper(ch) || ch == '-'))))
+            len = 0;
+    }
+    if (len < 3 || len > 24) {
+        resp_json(r, 200,
+                  json_pack("{s:b,s:s,s:s}", "nameAvailable", 0, "reason", "AccountNameInvalid",
+                            "message",
+                            storage ? "Storage account names are 3 to 24 lowercase letters and "
+                                      "digits."
+                                    : "Vault names are 3 to 24 letters, digits and hyphens."));
+        return;
+    }
+    types[0] = kv ? "Microsoft.KeyVault/vaults" : "Microsoft.Storage/storageAccounts";
+    types[1] = kv ? "Microsoft.KeyVault/locations/deletedVaults" : NULL;
+    for (int i = 0; i < 2 && taken < 0; i++) {
+        sqlite3_stmt *st;
+        if (!types[i])
+            continue;
+        st = store_stmt(c, sql);
+        sqlite3_bind_text(st, 1, types[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            taken = i;
+        sqlite3_reset(st);
+    }
+    if (taken < 0)
+        resp_json(r, 200, json_pack("{s:b}", "nameAvailable", 1));
+    else
+        resp_json(r, 200,
+                  json_pack("{s:b,s:s,s:s}", "nameAvailable", 0, "reason", "AlreadyExists",
+                            "message",
+                            taken ? "A vault with this name exists in the deleted state; purge "
+                                    "or recover it."
+                                  : "The name is already in use."));
+}
+
+static void subscriptions_list(struct ctx *c, struct call *k, struct resp *r)
+{
+    static const char sql[] = "SELECT DISTINCT sub FROM resources ORDER BY sub";
+    sqlite3_stmt *st = store_stmt(c, sql);
+    json_t *items = json_array();
+    int seen_default = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *sub = (const char *)sqlite3_column_text(st, 0);
+        char *id = xasprintf("/subscriptions/%s", sub);
+        seen_default |= strcmp(sub, "00000000-0000-0000-0000-000000000001") == 0;
+        json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", id, "subscriptionId",
+                                               sub, "displayName", "armsim subscription", "state",
+                                               "Enabled", "tenantId", ARMSIM_TENANT));
+        free(id);
+    }
+    sqlite3_reset(st);
+    if (!seen_default)
+        json_array_append_new(items,
+                              json_pack("{s:s,s:s,s:s,s:s,s:s}", "id",
+                                        "/subscriptions/00000000-0000-0000-0000-000000000001",
+                                        "subscriptionId", "00000000-0000-0000-0000-000000000001",
+                                        "displayName", "armsim subscription", "state", "Enabled",
+                                        "tenantId", ARMSIM_TENANT));
+    list_page(c, k, items, r);
+}
+
 /* ---- the entry point ---- */
 
 static void route(struct ctx *c, struct call *k, struct resp *r)
@@ -1591,6 +1678,9 @@ static void route(struct ctx *c, struct call *k, struct resp *r)
     const char *m = k->rq->method;
     struct list_q q;
     switch (k->ap.kind) {
+    case AP_SUBS:
+        subscriptions_list(c, k, r);
+        return;
     case AP_SUB:
         resp_json(r, 200,
                   json_pack("{s:s%,s:s,s:s,s:s,s:s}", "id", k->rq->path, strlen(k->rq->path),
@@ -1652,6 +1742,11 @@ static void route(struct ctx *c, struct call *k, struct resp *r)
         (strcasecmp(k->ap.types[0], "register") == 0 ||
          strcasecmp(k->ap.types[0], "unregister") == 0)) {
         provider_handle(c, k, r, k->ap.types[0]);
+        return;
+    }
+    if (k->ap.ntypes == 1 && k->ap.odd && k->ap.scope_end == 2 && !k->ap.rg &&
+        strcasecmp(k->ap.types[0], "checkNameAvailability") == 0) {
+        name_check(c, k, r);
         return;
     }
     if (!k->t) {
@@ -1806,7 +1901,7 @@ void arm_handle(struct ctx *c, struct req *rq, struct resp *r)
     }
     if (fault_match(c, rq->method, k.type, k.name, r, &k.lro_failed))
         goto out;
-    if (throttle_take(c, k.ap.sub, rq->method, r) < 0)
+    if (throttle_take(c, sor(k.ap.sub, "(tenant)"), rq->method, r) < 0)
         goto out;
     if (rq->body_len) {
         k.body = json_loadb(rq->body, rq->body_len, 0, &je);
@@ -1822,6 +1917,17 @@ void arm_handle(struct ctx *c, struct req *rq, struct resp *r)
 out:
     if (!r->status && !r->reset)
         r->status = 500;
+    {
+        const char *corr = req_header(rq, "x-ms-correlation-request-id");
+        char rid[37], cid[37];
+        new_uuid(c, rid);
+        resp_header(r, "x-ms-request-id", "%s", rid);
+        if (!corr) {
+            new_uuid(c, cid);
+            corr = cid;
+        }
+        resp_header(r, "x-ms-correlation-request-id", "%s", corr);
+    }
     stats_count(c, rq->method, k.type, r->reset ? 0 : r->status, poll);
     json_decref(k.body);
     free(k.type);

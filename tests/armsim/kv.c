@@ -68,6 +68,45 @@ static json_t *kv_secret_get(struct ctx *c, const char *vault, const char *name,
     return b;
 }
 
+/* Mirrors a data-plane write in the management-plane secret resource (without value). */
+static void mgmt_secret_sync(struct ctx *c, const char *vault, const char *name, json_t *bundle)
+{
+    static const char sql[] = "SELECT body FROM resources WHERE type ="
+                              " 'microsoft.keyvault/vaults' AND name = lower(?)";
+    const struct rtype *t = rules_find("Microsoft.KeyVault/vaults/secrets");
+    sqlite3_stmt *st = store_stmt(c, sql);
+    json_t *v = NULL, *s;
+    char *id, *uri, *su;
+    const char *ct;
+    sqlite3_bind_text(st, 1, vault, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_reset(st);
+    if (!v)
+        return;
+    id = xasprintf("%s/secrets/%s", json_string_value(json_object_get(v, "id")), name);
+    s = res_load(c, t, id);
+    if (!s)
+        s = json_pack("{s:s,s:s,s:s,s:O,s:{}}", "id", id, "name", name, "type", t->type, "location",
+                      json_object_get(v, "location"), "properties");
+    uri = vault_uri(c, json_string_value(json_object_get(v, "name")));
+    su = xasprintf("%ssecrets/%s", uri, name);
+    json_path_set(s, "properties.secretUri", json_string(su));
+    json_path_set(s, "properties.secretUriWithVersion", json_copy(json_object_get(bundle, "id")));
+    json_path_set(s, "properties.attributes",
+                  json_deep_copy(json_object_get(bundle, "attributes")));
+    json_path_del(s, "properties.value");
+    ct = json_string_value(json_object_get(bundle, "contentType"));
+    if (ct)
+        json_path_set(s, "properties.contentType", json_string(ct));
+    res_save(c, t, id, s);
+    json_decref(s);
+    json_decref(v);
+    free(id);
+    free(uri);
+    free(su);
+}
+
 static void kv_error(struct resp *r, int status, const char *code, const char *msg)
 {
     resp_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
@@ -129,6 +168,7 @@ void kv_handle(struct ctx *c, struct req *rq, const char *rest, struct resp *r)
         }
         kv_secret_put(c, vault, name, value,
                       json_string_value(json_object_get(body, "contentType")), &b);
+        mgmt_secret_sync(c, vault, name, b);
         resp_json(r, 200, b);
         b = NULL;
     } else

@@ -76,6 +76,7 @@ struct apath {
 
 enum {
     AP_BAD,
+    AP_SUBS,
     AP_SUB,
     AP_RG_LIST,
     AP_RG,

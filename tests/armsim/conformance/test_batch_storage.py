@@ -149,6 +149,19 @@ class Storage(unittest.TestCase):
             self.sm.file_shares.create(RG, "dsvmstd", "nfs", {"enabled_protocols": "NFS"})
         self.assertEqual(cm.exception.status_code, 400)
 
+    def test_check_name_availability(self):
+        sa = self.sm.storage_accounts
+        sa.begin_create(RG, "dsvmtaken", {"location": "japaneast", "kind": "StorageV2",
+                                          "sku": {"name": "Standard_LRS"}}).result()
+        cna = sa.check_name_availability
+        self.assertFalse(cna({"name": "dsvmtaken", "type": "Microsoft.Storage/storageAccounts"})
+                         .name_available)
+        self.assertTrue(cna({"name": "dsvmfree", "type": "Microsoft.Storage/storageAccounts"})
+                        .name_available)
+        bad = cna({"name": "Bad_Name", "type": "Microsoft.Storage/storageAccounts"})
+        self.assertFalse(bad.name_available)
+        self.assertEqual(bad.reason, "AccountNameInvalid")
+
     def test_share_needs_account(self):
         with self.assertRaises(ResourceNotFoundError) as cm:
             self.sm.file_shares.create(RG, "noaccount", "s", {"share_quota": 1})

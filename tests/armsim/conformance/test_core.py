@@ -196,6 +196,24 @@ class Providers(unittest.TestCase):
         self.assertIn("standardDSv5Family", usages)
 
 
+class Subscriptions(unittest.TestCase):
+    def test_list_and_get(self):
+        from azure.mgmt.resource import SubscriptionClient
+        from harness import ArmsimCredential, http_auth_policy
+        cred = ArmsimCredential(SIM)
+        sc = SubscriptionClient(cred, base_url=SIM.url, authentication_policy=http_auth_policy(cred))
+        subs = [s.subscription_id for s in sc.subscriptions.list()]
+        self.assertIn(SUB, subs)
+        self.assertEqual(sc.subscriptions.get(SUB).tenant_id, TENANT)
+
+    def test_correlation_headers(self):
+        st, hdrs, _ = SIM.request("GET", rg_path("x") + "?api-version=2022-09-01",
+                                  token=SIM.token(),
+                                  headers={"x-ms-correlation-request-id": "corr-1"})
+        self.assertEqual(hdrs["x-ms-correlation-request-id"], "corr-1")
+        self.assertRegex(hdrs["x-ms-request-id"], r"^[0-9a-f-]{36}$")
+
+
 class Errors(unittest.TestCase):
     def test_missing_api_version(self):
         status, _, body = SIM.request("GET", rg_path("x"), token=SIM.token())

@@ -120,6 +120,18 @@ class Vaults(unittest.TestCase):
         self.assertEqual(self.kv.vaults.get_deleted("kv-in-gone", "westeurope").name,
                          "kv-in-gone")
 
+    def test_check_name_availability(self):
+        self.kv.vaults.begin_create_or_update(RG, "kv-taken", vault_params()).result()
+        cna = self.kv.vaults.check_name_availability
+        self.assertFalse(cna({"name": "kv-taken", "type": "Microsoft.KeyVault/vaults"})
+                         .name_available)
+        self.assertTrue(cna({"name": "kv-free", "type": "Microsoft.KeyVault/vaults"})
+                        .name_available)
+        self.kv.vaults.delete(RG, "kv-taken")
+        res = cna({"name": "kv-taken", "type": "Microsoft.KeyVault/vaults"})
+        self.assertFalse(res.name_available)
+        self.assertEqual(res.reason, "AlreadyExists")
+
     def test_delete_absent_vault(self):
         self.kv.vaults.delete(RG, "kv-never")  # 204 is accepted
 
@@ -178,6 +190,11 @@ class DataPlane(unittest.TestCase):
         self.assertEqual(old["value"], "one")
         self.assertTrue(old["attributes"]["enabled"])
         self.assertIsInstance(old["attributes"]["created"], int)
+        # the management plane sees the secret, never its value
+        kv = client(KeyVaultManagementClient, SIM)
+        mgmt = kv.secrets.get(RG, "kv-data", "join")
+        self.assertEqual(mgmt.properties.secret_uri_with_version, v2["id"])
+        self.assertIsNone(mgmt.properties.value)
         st, _, err = SIM.request("GET", "/keyvault/kv-data/secrets/nope?api-version=7.4", token=vt)
         self.assertEqual(st, 404)
         self.assertEqual(err["error"]["code"], "SecretNotFound")

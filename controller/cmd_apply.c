@@ -1,0 +1,172 @@
+/*
+ * dsvmops apply: plan, check the guards, and apply in dependency order.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_engine.h"
+#include "dsvmops/error.h"
+
+int dsvm_cmd_apply(int argc, char **argv);
+
+static void usage(FILE *f)
+{
+    fputs("usage: dsvmops apply -c CONFIG [--source DIR] [--prune] [--allow-deletes N]\n"
+          "                     [--allow-replace] [--parallelism N] [--target KIND/NAME]\n"
+          "\n"
+          "Plan, then write the changes to Azure in dependency order: independent\n"
+          "resources in parallel, deletes in reverse order. Every write is journalled\n"
+          "in the state store before it is sent. A failure stops only what depends on it.\n"
+          "\n"
+          "Options:\n"
+          "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
+          "      --source DIR        read manifests from DIR instead of the configured source\n"
+          "      --prune             delete owned resources that are no longer in Git\n"
+          "      --allow-deletes N   allow up to N deletes (default: reconcile.max_deletes)\n"
+          "      --allow-replace     allow replacing stateful resources (vaults, storage)\n"
+          "      --parallelism N     writes in flight at once (default: reconcile.parallelism)\n"
+          "      --target KIND/NAME  only that object and what it needs\n"
+          "      --resend-secrets    re-send write-only fields that have no fingerprint\n"
+          "      --provider-dir DIR  where provider plugins live\n"
+          "      --instance NAME     ownership tag value (default: default)\n"
+          "  -q, --quiet             no per-resource progress\n"
+          "  -h, --help              show this help\n"
+          "\n"
+          "Exit status: 0 success, 1 error (nothing written), 3 some resources failed\n"
+          "(the rest were applied; the run is recorded), 4 refused by a safety guard.\n",
+          f);
+}
+
+int dsvm_cmd_apply(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"source", required_argument, NULL, 's'},
+        {"prune", no_argument, NULL, 'p'},
+        {"allow-deletes", required_argument, NULL, 'D'},
+        {"allow-replace", no_argument, NULL, 'R'},
+        {"parallelism", required_argument, NULL, 'j'},
+        {"target", required_argument, NULL, 't'},
+        {"resend-secrets", no_argument, NULL, 'S'},
+        {"provider-dir", required_argument, NULL, 'P'},
+        {"instance", required_argument, NULL, 'i'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    dsvm_cli_target target = {0};
+    dsvm_reconcile_opts opts = {0};
+    dsvm_apply_result res = {0};
+    dsvm_config *cfg = NULL;
+    dsvm_engine *e = NULL;
+    dsvm_plan *plan = NULL;
+    char *text = NULL, *end;
+    int c, code, quiet = 0, rc;
+
+    opts.max_deletes = -1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            target.config_path = optarg;
+            break;
+        case 's':
+            target.source_dir = optarg;
+            break;
+        case 'p':
+            opts.prune = 1;
+            break;
+        case 'D':
+            opts.max_deletes = (int)strtol(optarg, &end, 10);
+            if (*end || opts.max_deletes < 0) {
+                dsvm_cli_error("apply", "--allow-deletes takes a count, not '%s'", optarg);
+                return DSVM_EXIT_ERROR;
+            }
+            break;
+        case 'R':
+            opts.allow_replace = 1;
+            break;
+        case 'j':
+            opts.parallelism = (int)strtol(optarg, &end, 10);
+            if (*end || opts.parallelism < 1 || opts.parallelism > 256) {
+                dsvm_cli_error("apply", "--parallelism takes 1 to 256, not '%s'", optarg);
+                return DSVM_EXIT_ERROR;
+            }
+            break;
+        case 't':
+            opts.target = optarg;
+            break;
+        case 'S':
+            opts.resend_secrets = 1;
+            break;
+        case 'P':
+            target.provider_dir = optarg;
+            break;
+        case 'i':
+            opts.instance = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return DSVM_EXIT_OK;
+        default:
+            usage(stderr);
+            return DSVM_EXIT_ERROR;
+        }
+    }
+    if (optind < argc) {
+        dsvm_cli_error("apply", "unexpected argument '%s'", argv[optind]);
+        return DSVM_EXIT_ERROR;
+    }
+    opts.progress = quiet ? NULL : stdout;
+    code = dsvm_cli_engine_open(&cfg, &e, "apply", &target, &opts, 1);
+    if (code != 0)
+        return code;
+    code = DSVM_EXIT_ERROR;
+    if (dsvm_engine_observe(e) < 0 || dsvm_engine_plan(e, &plan) < 0) {
+        dsvm_cli_fail("apply");
+        goto out;
+    }
+    if (!quiet && dsvm_plan_render_text(&text, plan, 0) == 0)
+        fputs(text, stdout);
+    if (dsvm_plan_first_error(plan)) {
+        dsvm_cli_error("apply", "the plan has errors; fix them first: %s",
+                       dsvm_plan_first_error(plan));
+        goto out;
+    }
+    if (dsvm_plan_changes(plan) == 0) {
+        code = DSVM_EXIT_OK;
+        goto out;
+    }
+    rc = dsvm_engine_apply(e, plan, &res);
+    if (rc == DSVM_EREFUSED || rc == DSVM_EBUSY) {
+        dsvm_cli_fail("apply");
+        code = DSVM_EXIT_REFUSED;
+        goto out;
+    }
+    if (rc == DSVM_ERROR && res.run_id) {
+        printf("Apply incomplete: %zu succeeded, %zu failed, %zu blocked by a failed "
+               "dependency (run %lld).\n",
+               res.succeeded, res.failed, res.blocked, (long long)res.run_id);
+        code = DSVM_EXIT_PARTIAL;
+        goto out;
+    }
+    if (rc < 0) {
+        dsvm_cli_fail("apply");
+        goto out;
+    }
+    printf("Apply complete: %zu resources changed (run %lld).\n", res.succeeded,
+           (long long)res.run_id);
+    code = DSVM_EXIT_OK;
+out:
+    free(text);
+    dsvm_plan_free(plan);
+    dsvm_engine_free(e);
+    dsvm_config_free(cfg);
+    return code;
+}

@@ -1,0 +1,159 @@
+/*
+ * dsvmops plan: what an apply would do, field by field, without writing.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_engine.h"
+#include "dsvmops/error.h"
+
+int dsvm_cmd_plan(int argc, char **argv);
+
+static void usage(FILE *f)
+{
+    fputs("usage: dsvmops plan -c CONFIG [--source DIR] [--format text|json|markdown]\n"
+          "                    [--detailed-exitcode] [-o FILE] [--target KIND/NAME]\n"
+          "\n"
+          "Compare the manifests with live Azure state and print what an apply would\n"
+          "create, update, replace, delete or adopt, field by field. Nothing is written.\n"
+          "Secrets never appear: changed write-only fields show as (sensitive).\n"
+          "\n"
+          "Options:\n"
+          "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
+          "      --source DIR        read manifests from DIR instead of the configured source\n"
+          "      --format FORMAT     text (default), json or markdown\n"
+          "  -o, --output FILE       write the plan to FILE instead of stdout\n"
+          "      --detailed-exitcode exit 2 when there are changes\n"
+          "      --target KIND/NAME  only that object and what it needs\n"
+          "      --prune             plan deletes of owned resources no longer in Git\n"
+          "      --provider-dir DIR  where provider plugins live\n"
+          "      --instance NAME     ownership tag value (default: default)\n"
+          "  -h, --help              show this help\n"
+          "\n"
+          "Exit status: 0 success (no changes with --detailed-exitcode), 1 error,\n"
+          "2 changes present (with --detailed-exitcode).\n",
+          f);
+}
+
+int dsvm_cmd_plan(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"source", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {"detailed-exitcode", no_argument, NULL, 'd'},
+        {"target", required_argument, NULL, 't'},
+        {"prune", no_argument, NULL, 'p'},
+        {"provider-dir", required_argument, NULL, 'P'},
+        {"instance", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    dsvm_cli_target target = {0};
+    dsvm_reconcile_opts opts = {0};
+    const char *format = "text", *output = NULL;
+    int detailed = 0, c, code;
+    dsvm_config *cfg = NULL;
+    dsvm_engine *e = NULL;
+    dsvm_plan *plan = NULL;
+    char *text = NULL;
+    FILE *f;
+
+    opts.max_deletes = -1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            target.config_path = optarg;
+            break;
+        case 's':
+            target.source_dir = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 'd':
+            detailed = 1;
+            break;
+        case 't':
+            opts.target = optarg;
+            break;
+        case 'p':
+            opts.prune = 1;
+            break;
+        case 'P':
+            target.provider_dir = optarg;
+            break;
+        case 'i':
+            opts.instance = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return DSVM_EXIT_OK;
+        default:
+            usage(stderr);
+            return DSVM_EXIT_ERROR;
+        }
+    }
+    if (optind < argc) {
+        dsvm_cli_error("plan", "unexpected argument '%s'", argv[optind]);
+        return DSVM_EXIT_ERROR;
+    }
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
+        strcmp(format, "markdown") != 0) {
+        dsvm_cli_error("plan", "unknown --format '%s'; use text, json or markdown", format);
+        return DSVM_EXIT_ERROR;
+    }
+    code = dsvm_cli_engine_open(&cfg, &e, "plan", &target, &opts, 1);
+    if (code != 0)
+        return code;
+    code = DSVM_EXIT_ERROR;
+    if (dsvm_engine_observe(e) < 0 || dsvm_engine_plan(e, &plan) < 0) {
+        dsvm_cli_fail("plan");
+        goto out;
+    }
+    if (strcmp(format, "json") == 0) {
+        json_t *meta = json_pack("{s:s,s:o}", "subscription", cfg->target.subscription.value,
+                                 "requests", dsvm_engine_request_counts(e));
+
+        if (dsvm_plan_render_json(&text, plan, meta) < 0)
+            text = NULL;
+        json_decref(meta);
+    } else if (strcmp(format, "markdown") == 0) {
+        if (dsvm_plan_render_markdown(&text, plan, NULL) < 0)
+            text = NULL;
+    } else if (dsvm_plan_render_text(&text, plan, !output && isatty(STDOUT_FILENO)) < 0) {
+        text = NULL;
+    }
+    if (!text) {
+        dsvm_cli_fail("plan");
+        goto out;
+    }
+    f = output ? fopen(output, "w") : stdout;
+    if (!f) {
+        dsvm_cli_error("plan", "cannot write %s", output);
+        goto out;
+    }
+    fputs(text, f);
+    if (strcmp(format, "json") == 0)
+        fputc('\n', f);
+    if (output && fclose(f) != 0) {
+        dsvm_cli_error("plan", "cannot write %s", output);
+        goto out;
+    }
+    code = detailed && dsvm_plan_changes(plan) > 0 ? DSVM_EXIT_CHANGES : DSVM_EXIT_OK;
+out:
+    free(text);
+    dsvm_plan_free(plan);
+    dsvm_engine_free(e);
+    dsvm_config_free(cfg);
+    return code;
+}

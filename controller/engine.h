@@ -1,0 +1,52 @@
+/*
+ * The reconcile engine's insides, shared by reconcile.c (load, observe,
+ * plan) and apply.c (apply). Not for other modules: they use reconcile.h.
+ */
+#ifndef DSVM_ENGINE_H
+#define DSVM_ENGINE_H
+
+#include "auth.h"
+#include "graph.h"
+#include "http.h"
+#include "provider_host.h"
+#include "reconcile.h"
+#include "state.h"
+
+struct dsvm_engine {
+    const dsvm_config *cfg;
+    dsvm_reconcile_opts opts;
+    const char *base; /* resource manager URL, no trailing slash */
+    const char *audience;
+    const char *subscription;
+    dsvm_http *http;
+    dsvm_auth *auth;
+    dsvm_plugin *plugin;
+    dsvm_state *state;
+    dsvm_repo *repo;
+    json_t *resources; /* expanded: [{"id","type","object","body","dependsOn","writeOnly"}] */
+    dsvm_graph *graph;
+    json_t *live;  /* lower-cased ID -> live body */
+    json_t *owned; /* [{"id","type","object"}] owned by this instance */
+    char *read_error;
+    char *source_dir; /* owned copy of opts.source_dir */
+};
+
+/** A lower-cased copy of `s` (malloc'd), or NULL. */
+char *dsvm_engine_lower(const char *s);
+
+/** The live body of `id` (borrowed; case-insensitive), or NULL. */
+json_t *dsvm_engine_live_get(const dsvm_engine *e, const char *id);
+
+/** Set the live body of `id`, stealing `body`. */
+int dsvm_engine_live_put(dsvm_engine *e, const char *id, json_t *body);
+
+/** Forget the live body of `id`. */
+void dsvm_engine_live_del(dsvm_engine *e, const char *id);
+
+/** Fill {"$knownAfterApply": "<id>#<path>"} placeholders from live state. */
+void dsvm_engine_resolve_known(dsvm_engine *e, json_t *v);
+
+/** `base` followed by `path` (malloc'd), or NULL. */
+char *dsvm_engine_url(const char *base, const char *path);
+
+#endif

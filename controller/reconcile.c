@@ -1,0 +1,641 @@
+/*
+ * The reconcile engine. See reconcile.h for the flow; the pieces it joins:
+ * model/ (manifests, graph, diff, plan), the provider plugin (expand,
+ * reads, classification, per-type rules), http/auth/lro (the wire) and the
+ * state store (journal, fingerprints, lease, history).
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "dsvmops/error.h"
+#include "graph.h"
+#include "http.h"
+#include "lro.h"
+#include "provider_host.h"
+#include "engine.h"
+#include "state.h"
+
+char *dsvm_engine_lower(const char *s)
+{
+    char *d = strdup(s), *p;
+
+    for (p = d; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return d;
+}
+
+json_t *dsvm_engine_live_get(const dsvm_engine *e, const char *id)
+{
+    char *key = dsvm_engine_lower(id);
+    json_t *v = key ? json_object_get(e->live, key) : NULL;
+
+    free(key);
+    return v;
+}
+
+int dsvm_engine_live_put(dsvm_engine *e, const char *id, json_t *body)
+{
+    char *key = dsvm_engine_lower(id);
+    int rc = key ? json_object_set_new(e->live, key, body) : -1;
+
+    if (!key)
+        json_decref(body);
+    free(key);
+    return rc < 0 ? DSVM_ENOMEM : 0;
+}
+
+void dsvm_engine_live_del(dsvm_engine *e, const char *id)
+{
+    char *key = dsvm_engine_lower(id);
+
+    if (key)
+        json_object_del(e->live, key);
+    free(key);
+}
+
+int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconcile_opts *opts,
+                    int with_state)
+{
+    dsvm_engine *e = calloc(1, sizeof(*e));
+    dsvm_http_options hopts;
+    char *dir = NULL;
+    int rc;
+
+    if (!e)
+        return dsvm_error_oom();
+    e->cfg = cfg;
+    e->opts = *opts;
+    if (!e->opts.instance)
+        e->opts.instance = "default";
+    if (e->opts.parallelism <= 0)
+        e->opts.parallelism = cfg->reconcile.parallelism > 0 ? cfg->reconcile.parallelism : 16;
+    e->base = cfg->target.resource_manager.value;
+    e->audience = cfg->target.audience.value;
+    e->subscription = cfg->target.subscription.value;
+    e->live = json_object();
+    e->owned = json_array();
+    e->source_dir = opts->source_dir ? strdup(opts->source_dir) : NULL;
+    e->opts.source_dir = e->source_dir;
+    if (!e->live || !e->owned || (opts->source_dir && !e->source_dir)) {
+        rc = dsvm_error_oom();
+        goto fail;
+    }
+    if (!e->subscription || !e->base) {
+        dsvm_error_set(DSVM_ERRCLASS_CONFIG,
+                       "%s: target.subscription is not set (nor AZURE_SUBSCRIPTION_ID)", cfg->path);
+        rc = DSVM_EINVALID;
+        goto fail;
+    }
+    dsvm_http_options_init(&hopts);
+    hopts.max_concurrency = e->opts.parallelism;
+    hopts.ca_file = cfg->target.ca_file.value;
+    rc = dsvm_http_new(&e->http, &hopts);
+    if (rc == 0)
+        rc = dsvm_auth_new_from_config(&e->auth, e->http, cfg, NULL);
+    if (rc < 0)
+        goto fail;
+    if (!e->opts.provider_dir) {
+        rc = dsvm_provider_dir_default(&dir);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = dsvm_plugin_load(&e->plugin, e->opts.provider_dir ? e->opts.provider_dir : dir, "azure");
+    free(dir);
+    if (rc < 0)
+        goto fail;
+    if (with_state) {
+        rc = dsvm_state_open(&e->state, cfg->state.path);
+        if (rc < 0)
+            goto fail;
+    }
+    *out = e;
+    return 0;
+fail:
+    dsvm_engine_free(e);
+    return rc;
+}
+
+void dsvm_engine_free(dsvm_engine *e)
+{
+    if (!e)
+        return;
+    dsvm_http_free(e->http);
+    dsvm_auth_free(e->auth);
+    dsvm_plugin_free(e->plugin);
+    dsvm_state_close(e->state);
+    dsvm_repo_free(e->repo);
+    dsvm_graph_free(e->graph);
+    json_decref(e->resources);
+    json_decref(e->live);
+    json_decref(e->owned);
+    free(e->read_error);
+    free(e->source_dir);
+    free(e);
+}
+
+const json_t *dsvm_engine_resources(const dsvm_engine *e)
+{
+    return e->resources;
+}
+
+const dsvm_repo *dsvm_engine_repo(const dsvm_engine *e)
+{
+    return e->repo;
+}
+
+static json_t *strmap_json(const dsvm_strmap *m)
+{
+    json_t *o = json_object();
+    size_t i;
+
+    for (i = 0; o && i < m->n; i++)
+        json_object_set_new(o, m->items[i].key, json_string(m->items[i].value));
+    return o;
+}
+
+/* The objects as the provider ABI wants them: kind, name, group, labels,
+ * annotations and the spec with defaults applied. */
+static json_t *objects_json(const dsvm_repo *repo)
+{
+    json_t *arr = json_array();
+    size_t i;
+
+    for (i = 0; arr && i < dsvm_repo_count(repo); i++) {
+        const dsvm_object *o = dsvm_repo_object(repo, i);
+        json_t *spec = NULL, *j;
+
+        if (dsvm_object_spec_json(&spec, o) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        j = json_pack("{s:s,s:s,s:s?,s:o,s:o,s:o}", "kind", dsvm_kind_name(o->kind), "name",
+                      o->name, "resourceGroup", o->resource_group_name, "labels",
+                      strmap_json(&o->labels), "annotations", strmap_json(&o->annotations), "spec",
+                      spec);
+        if (!j || json_array_append_new(arr, j) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+int dsvm_engine_load(dsvm_engine *e, dsvm_diags *diags)
+{
+    json_t *objects = NULL, *context = NULL;
+    char *objects_text = NULL, *context_text = NULL, *expanded = NULL;
+    json_error_t jerr;
+    int rc;
+
+    rc = dsvm_repo_load(&e->repo, e->opts.source_dir, NULL, diags);
+    if (rc < 0)
+        return rc;
+    objects = objects_json(e->repo);
+    context = json_pack("{s:s,s:s,s:s?}", "subscription", e->subscription, "instance",
+                        e->opts.instance, "tenant", e->cfg->target.tenant.value);
+    if (!objects || !context) {
+        rc = dsvm_error_oom();
+        goto out;
+    }
+    objects_text = json_dumps(objects, JSON_COMPACT);
+    context_text = json_dumps(context, JSON_COMPACT);
+    if (!objects_text || !context_text) {
+        rc = dsvm_error_oom();
+        goto out;
+    }
+    rc = dsvm_plugin_expand(&expanded, e->plugin, context_text, objects_text);
+    if (rc < 0)
+        goto out;
+    e->resources = json_loads(expanded, 0, &jerr);
+    if (!json_is_array(e->resources)) {
+        dsvm_error_set(DSVM_ERRCLASS_PROVIDER, "provider expand returned invalid JSON: %s",
+                       jerr.text);
+        rc = DSVM_EINVALID;
+        goto out;
+    }
+    rc = dsvm_graph_new(&e->graph, e->resources);
+out:
+    json_decref(objects);
+    json_decref(context);
+    free(objects_text);
+    free(context_text);
+    free(expanded);
+    return rc;
+}
+
+/* ---- observe ----------------------------------------------------------- */
+
+typedef struct {
+    dsvm_engine *e;
+    char *request; /* the request description, as JSON text for classify */
+} read_ctx;
+
+static void note_read_error(dsvm_engine *e, const char *what, const char *message)
+{
+    if (e->read_error)
+        return;
+    e->read_error = malloc(strlen(what) + strlen(message) + 4);
+    if (e->read_error)
+        sprintf(e->read_error, "%s: %s", what, message);
+}
+
+static void on_read(const dsvm_http_response *resp, void *payload);
+
+static int submit_read(dsvm_engine *e, const char *url, const char *request_json)
+{
+    read_ctx *rc = calloc(1, sizeof(*rc));
+    dsvm_http_request req = {0};
+    int err;
+
+    if (!rc || !(rc->request = strdup(request_json))) {
+        free(rc);
+        return dsvm_error_oom();
+    }
+    rc->e = e;
+    req.method = "GET";
+    req.url = url;
+    req.bucket = DSVM_BUCKET_READ;
+    req.audience = e->audience;
+    req.flags = DSVM_HTTP_EXPECT_404;
+    err = dsvm_http_submit(e->http, &req, on_read, rc);
+    if (err < 0) {
+        free(rc->request);
+        free(rc);
+    }
+    return err;
+}
+
+static void take_item(dsvm_engine *e, json_t *item)
+{
+    const char *id = json_string_value(json_object_get(item, "id"));
+
+    if (id)
+        dsvm_engine_live_put(e, id, json_incref(item));
+}
+
+static void on_read(const dsvm_http_response *resp, void *payload)
+{
+    read_ctx *rc = payload;
+    dsvm_engine *e = rc->e;
+    char *doc = NULL;
+    int klass = DSVM_ANSWER_FATAL;
+
+    if (resp->error) {
+        note_read_error(e, "reading live state", resp->message ? resp->message : "failed");
+        goto out;
+    }
+    if (dsvm_plugin_classify(&klass, &doc, e->plugin, rc->request, (int)resp->status, resp->body,
+                             resp->body_len) < 0) {
+        note_read_error(e, "classifying an answer", dsvm_error_last()->message);
+        goto out;
+    }
+    if (klass == DSVM_ANSWER_OK) {
+        json_t *page = doc ? json_loads(doc, 0, NULL) : NULL;
+        json_t *items = json_object_get(page, "items"), *item;
+        const char *next = json_string_value(json_object_get(page, "nextLink"));
+        size_t i;
+
+        if (json_is_array(items)) {
+            json_array_foreach(items, i, item) take_item(e, item);
+            if (next && *next && submit_read(e, next, rc->request) < 0)
+                note_read_error(e, "following nextLink", dsvm_error_last()->message);
+        } else {
+            json_t *body = json_loads(resp->body, 0, NULL);
+
+            if (body)
+                take_item(e, body);
+            json_decref(body);
+        }
+        json_decref(page);
+    } else if (klass != DSVM_ANSWER_ABSENT) {
+        note_read_error(e, "reading live state",
+                        resp->message ? resp->message : "unexpected answer");
+    }
+out:
+    free(doc);
+    free(rc->request);
+    free(rc);
+}
+
+char *dsvm_engine_url(const char *base, const char *path)
+{
+    size_t n = strlen(base) + strlen(path) + 1;
+    char *u = malloc(n);
+
+    if (u)
+        snprintf(u, n, "%s%s", base, path);
+    return u;
+}
+
+/* The ID made of the first `segments` path segments of `id`, or NULL. */
+static char *id_prefix(const char *id, int segments)
+{
+    const char *p = id;
+    int seen = 0;
+
+    while (*p) {
+        if (*p == '/' && p != id && ++seen == segments)
+            return strndup(id, (size_t)(p - id));
+        p++;
+    }
+    return seen + 1 == segments ? strdup(id) : NULL;
+}
+
+/* A resource is worth a GET only when its group and its top-level parent
+ * exist: an absent group means everything in it is absent. */
+static int parents_live(dsvm_engine *e, const char *id)
+{
+    char *rg = id_prefix(id, 4), *top = id_prefix(id, 8);
+    int ok = rg && dsvm_engine_live_get(e, rg) &&
+             (!top || strcasecmp(top, id) == 0 || dsvm_engine_live_get(e, top));
+
+    free(rg);
+    free(top);
+    return ok;
+}
+
+static int list_owned(dsvm_engine *e);
+
+int dsvm_engine_observe(dsvm_engine *e)
+{
+    json_t *scope = json_pack("{s:s}", "subscription", e->subscription), *reqs = NULL, *r;
+    char *scope_text = NULL, *reqs_text = NULL;
+    size_t i;
+    int rc;
+
+    scope_text = scope ? json_dumps(scope, JSON_COMPACT) : NULL;
+    if (!scope_text) {
+        rc = dsvm_error_oom();
+        goto out;
+    }
+    rc = dsvm_plugin_describe_reads(&reqs_text, e->plugin, scope_text);
+    if (rc < 0)
+        goto out;
+    reqs = json_loads(reqs_text, 0, NULL);
+    json_array_foreach(reqs, i, r)
+    {
+        const char *path = json_string_value(json_object_get(r, "path"));
+        char *url, *text;
+
+        if (!path)
+            continue;
+        url = dsvm_engine_url(e->base, path);
+        text = json_dumps(r, JSON_COMPACT);
+        rc = url && text ? submit_read(e, url, text) : dsvm_error_oom();
+        free(url);
+        free(text);
+        if (rc < 0)
+            goto out;
+    }
+    rc = dsvm_http_run(e->http);
+    if (rc == 0 && !e->read_error) {
+        /* Types without a list: one GET each, only under live parents. */
+        json_array_foreach(e->resources, i, r)
+        {
+            const char *id = json_string_value(json_object_get(r, "id"));
+            const char *type = json_string_value(json_object_get(r, "type"));
+            const dsvm_type_rules *rules = type ? dsvm_plugin_type_rules(e->plugin, type) : NULL;
+            json_t *desc;
+            char *url, *text;
+            size_t n;
+
+            if (!rules || !(rules->flags & DSVM_TYPE_NO_LIST) || !parents_live(e, id))
+                continue;
+            n = strlen(e->base) + strlen(id) + strlen(rules->api_version) + 16;
+            url = malloc(n);
+            desc = json_pack("{s:s,s:s,s:s}", "method", "GET", "type", type, "id", id);
+            text = desc ? json_dumps(desc, JSON_COMPACT) : NULL;
+            json_decref(desc);
+            if (url)
+                snprintf(url, n, "%s%s?api-version=%s", e->base, id, rules->api_version);
+            rc = url && text ? submit_read(e, url, text) : dsvm_error_oom();
+            free(url);
+            free(text);
+            if (rc < 0)
+                goto out;
+        }
+        rc = dsvm_http_run(e->http);
+    }
+    if (rc == 0 && e->read_error) {
+        dsvm_error_set(DSVM_ERRCLASS_NET, "%s", e->read_error);
+        rc = DSVM_ENET;
+    }
+    if (rc == 0)
+        rc = list_owned(e);
+out:
+    json_decref(scope);
+    json_decref(reqs);
+    free(scope_text);
+    free(reqs_text);
+    return rc;
+}
+
+static int by_id_length(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "id"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "id"));
+    size_t lx = x ? strlen(x) : 0, ly = y ? strlen(y) : 0;
+
+    return lx < ly ? -1 : lx > ly ? 1 : strcmp(x ? x : "", y ? y : "");
+}
+
+/* Live resources that carry this instance's ownership tag, parents first
+ * (shorter IDs first), so that deletes can run in the reverse order. */
+static int list_owned(dsvm_engine *e)
+{
+    const char *key;
+    json_t *body, **items;
+    size_t n = 0, i;
+
+    items = calloc(json_object_size(e->live) + 1, sizeof(*items));
+    if (!items)
+        return dsvm_error_oom();
+    json_object_foreach(e->live, key, body)
+    {
+        json_t *tags = json_object_get(body, "tags");
+        const char *inst = json_string_value(json_object_get(tags, "dsvmops-instance"));
+
+        (void)key;
+        if (!inst || strcmp(inst, e->opts.instance) != 0)
+            continue;
+        items[n++] = json_pack("{s:O,s:O,s:O?}", "id", json_object_get(body, "id"), "type",
+                               json_object_get(body, "type"), "object",
+                               json_object_get(tags, "dsvmops-object"));
+    }
+    qsort(items, n, sizeof(*items), by_id_length);
+    for (i = 0; i < n; i++)
+        if (items[i])
+            json_array_append_new(e->owned, items[i]);
+    free(items);
+    return 0;
+}
+
+/* ---- plan -------------------------------------------------------------- */
+
+static const dsvm_type_rules *rules_of(const char *type, void *payload)
+{
+    dsvm_engine *e = payload;
+
+    return dsvm_plugin_type_rules(e->plugin, type);
+}
+
+/* Replace {"$knownAfterApply": "<id>#<path>"} with the live value when it
+ * is known by now. */
+void dsvm_engine_resolve_known(dsvm_engine *e, json_t *v)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child) dsvm_engine_resolve_known(e, child);
+        return;
+    }
+    if (!json_is_object(v))
+        return;
+    json_object_foreach(v, key, child)
+    {
+        const char *ref = json_is_object(child)
+                              ? json_string_value(json_object_get(child, "$knownAfterApply"))
+                              : NULL;
+        const char *hash = ref ? strchr(ref, '#') : NULL;
+
+        if (hash) {
+            char *id = strndup(ref, (size_t)(hash - ref));
+            json_t *cur = id ? dsvm_engine_live_get(e, id) : NULL;
+            char *path = strdup(hash + 1), *plus, *seg, *save = NULL;
+
+            /* "<id>#<path>+<suffix>": the live value with text appended */
+            plus = path ? strchr(path, '+') : NULL;
+            if (plus)
+                *plus++ = '\0';
+            for (seg = path ? strtok_r(path, ".", &save) : NULL; cur && seg;
+                 seg = strtok_r(NULL, ".", &save))
+                cur = json_object_get(cur, seg);
+            if (cur && plus && json_is_string(cur))
+                json_object_set_new(v, key, json_sprintf("%s%s", json_string_value(cur), plus));
+            else if (cur && !plus && !json_is_null(cur))
+                json_object_set(v, key, cur);
+            free(id);
+            free(path);
+        } else {
+            dsvm_engine_resolve_known(e, child);
+        }
+    }
+}
+
+/* Fingerprint every write-only value of `res`; list the paths whose
+ * fingerprint differs from the one last sent (design rule 4). */
+static int mark_write_only(dsvm_engine *e, json_t *res)
+{
+    json_t *wo = json_object_get(res, "writeOnly"), *v, *changed = json_array();
+    const char *id = json_string_value(json_object_get(res, "id"));
+    const char *path;
+    int exists = dsvm_engine_live_get(e, id) != NULL;
+
+    if (!changed)
+        return dsvm_error_oom();
+    json_object_foreach(wo, path, v)
+    {
+        char fp[65], stored[65],
+            *canon = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        int rc;
+
+        if (!canon) {
+            json_decref(changed);
+            return dsvm_error_oom();
+        }
+        rc = e->state ? dsvm_state_fingerprint(e->state, fp, id, path, canon, strlen(canon))
+                      : DSVM_ENOTFOUND;
+        free(canon);
+        if (!exists || rc < 0)
+            continue;
+        rc = dsvm_state_fingerprint_get(e->state, stored, id, path);
+        if ((rc == DSVM_ENOTFOUND && e->opts.resend_secrets) ||
+            (rc == 0 && strcmp(stored, fp) != 0))
+            json_array_append_new(changed, json_string(path));
+    }
+    json_object_set_new(res, "writeOnlyChanged", changed);
+    return 0;
+}
+
+/* --target Kind/name: that object's resources and everything they need. */
+static int select_target(dsvm_engine *e, json_t **out)
+{
+    size_t n = dsvm_graph_size(e->graph), i;
+    unsigned char *sel = calloc(n ? n : 1, 1);
+    json_t *subset = json_array();
+    int found = 0;
+
+    if (!sel || !subset) {
+        free(sel);
+        json_decref(subset);
+        return dsvm_error_oom();
+    }
+    for (i = 0; i < n; i++) {
+        const char *obj =
+            json_string_value(json_object_get(dsvm_graph_resource(e->graph, i), "object"));
+
+        if (obj && strcmp(obj, e->opts.target) == 0) {
+            dsvm_graph_closure(e->graph, i, sel);
+            found = 1;
+        }
+    }
+    if (!found) {
+        dsvm_error_set(DSVM_ERRCLASS_CONFIG,
+                       "--target %s matches no object; give Kind/name as in the manifests, "
+                       "e.g. Pool/nlp-gpu",
+                       e->opts.target);
+        free(sel);
+        json_decref(subset);
+        return DSVM_ENOTFOUND;
+    }
+    for (i = 0; i < n; i++)
+        if (sel[i])
+            json_array_append(subset, (json_t *)dsvm_graph_resource(e->graph, i));
+    free(sel);
+    *out = subset;
+    return 0;
+}
+
+int dsvm_engine_plan(dsvm_engine *e, dsvm_plan **out)
+{
+    dsvm_plan_opts popts = {e->opts.instance, e->opts.adopt, e->opts.prune && !e->opts.target};
+    json_t *res, *subset = NULL;
+    size_t i;
+    int rc;
+
+    json_array_foreach(e->resources, i, res)
+    {
+        dsvm_engine_resolve_known(e, json_object_get(res, "body"));
+        rc = mark_write_only(e, res);
+        if (rc < 0)
+            return rc;
+    }
+    if (e->opts.target) {
+        rc = select_target(e, &subset);
+        if (rc < 0)
+            return rc;
+    }
+    rc = dsvm_plan_build(out, subset ? subset : e->resources, e->live,
+                         e->opts.target ? NULL : e->owned, rules_of, e, &popts);
+    json_decref(subset);
+    return rc;
+}
+
+json_t *dsvm_engine_request_counts(const dsvm_engine *e)
+{
+    static const char *const verbs[DSVM_HTTP_VERB_COUNT] = {"GET",  "PUT",  "PATCH", "DELETE",
+                                                            "POST", "HEAD", "OTHER"};
+    const dsvm_http_stats *st = dsvm_http_get_stats(e->http);
+    json_t *o = json_object();
+    int i;
+
+    for (i = 0; o && i < DSVM_HTTP_VERB_COUNT; i++)
+        json_object_set_new(o, verbs[i], json_integer((json_int_t)st->requests[i]));
+    return o;
+}
