@@ -295,6 +295,40 @@ static int append(json_t **s, const char *fmt, const char *a, const char *b, con
     return 0;
 }
 
+/*
+ * `s` in single quotes for the shell ('it'\''s'), kept alive in `holder`
+ * (a JSON array) and returned borrowed from it. "" when out of memory; the
+ * caller then fails on the holder's size.
+ */
+static const char *sh(json_t *holder, const char *s)
+{
+    size_t n = 3, i, o = 0;
+    char *buf;
+    json_t *q;
+
+    for (i = 0; s[i]; i++)
+        n += s[i] == '\'' ? 4 : 1;
+    buf = malloc(n);
+    if (!buf)
+        return "";
+    buf[o++] = '\'';
+    for (i = 0; s[i]; i++) {
+        if (s[i] == '\'') {
+            memcpy(buf + o, "'\\''", 4);
+            o += 4;
+        } else {
+            buf[o++] = s[i];
+        }
+    }
+    buf[o++] = '\'';
+    buf[o] = '\0';
+    q = json_string(buf);
+    free(buf);
+    if (!q || json_array_append_new(holder, q) < 0)
+        return "";
+    return json_string_value(q);
+}
+
 static const char linux_prelude[] =
     "#!/bin/sh\n"
     "# dsvmops boot script for %s. It holds no secret: secrets are read from\n"
@@ -337,21 +371,24 @@ static int linux_boot(az_ex *ex, const json_t *obj, json_t *res, json_t **out)
 {
     const json_t *spec = json_object_get(obj, "spec"), *m;
     const json_t *dj = az_find(ex, "DomainJoin", az_str(spec, "domainJoin", NULL));
-    json_t *script = NULL, *mi = NULL;
+    json_t *script = NULL, *mi = NULL, *q = NULL;
     size_t i;
     int rc = DSVM_EINVALID;
 
     *out = NULL;
-    if (!dj && json_array_size(json_object_get(spec, "sharedStorage")) == 0)
-        return 0;
     if (az_str(spec, "domainJoin", NULL) && !dj)
         return az_fail(ex,
                        "Pool/%s: names DomainJoin '%s', which the repository does not "
                        "declare",
                        az_str(obj, "name", "?"), az_str(spec, "domainJoin", ""));
+    if (!dj && json_array_size(json_object_get(spec, "sharedStorage")) == 0)
+        return 0;
     mi = json_array_size(json_object_get(spec, "identities")) ? script_identity(ex, obj) : NULL;
     if (!mi && ex->err)
         return DSVM_EINVALID;
+    q = json_array();
+    if (!q)
+        goto oom;
     script = json_sprintf(linux_prelude, json_string_value(json_object_get(res, "object")),
                           mi ? json_string_value(mi) : "");
     if (!script)
@@ -366,9 +403,9 @@ static int linux_boot(az_ex *ex, const json_t *obj, json_t *res, json_t **out)
             goto out;
         if (mount_is_nfs(st)) {
             if (append(&script,
-                       "mount_share \"%s.file.$st:/%s/%s\" '%s' nfs "
+                       "mount_share \"%s.file.$st:/%s/%s\" %s nfs "
                        "vers=4,minorversion=1,sec=sys,nofail\n",
-                       acct, acct, az_str(m, "share", ""), az_str(m, "mountPath", "")) < 0)
+                       acct, acct, az_str(m, "share", ""), sh(q, az_str(m, "mountPath", ""))) < 0)
                 goto oom;
             continue;
         }
@@ -385,11 +422,12 @@ static int linux_boot(az_ex *ex, const json_t *obj, json_t *res, json_t **out)
         if (append(&script,
                    "mkdir -p /etc/smbcredentials && umask 077 && printf 'username=%%s\\n"
                    "password=%%s\\n' %s \"$(secret %s %s)\" > /etc/smbcredentials/%s.cred\n",
-                   acct, az_str(key, "keyVault", ""), az_str(key, "secret", ""), acct) < 0 ||
+                   acct, sh(q, az_str(key, "keyVault", "")), sh(q, az_str(key, "secret", "")),
+                   acct) < 0 ||
             append(&script,
-                   "mount_share \"//%s.file.$st/%s\" '%s' cifs "
+                   "mount_share \"//%s.file.$st/%s\" %s cifs "
                    "vers=3.1.1,credentials=/etc/smbcredentials/%s.cred,serverino,nofail\n",
-                   acct, az_str(m, "share", ""), az_str(m, "mountPath", ""), acct) < 0)
+                   acct, az_str(m, "share", ""), sh(q, az_str(m, "mountPath", "")), acct) < 0)
             goto oom;
     }
     if (dj) {
@@ -407,12 +445,12 @@ static int linux_boot(az_ex *ex, const json_t *obj, json_t *res, json_t **out)
         if (!vault)
             goto out;
         json_decref(vault);
-        if (append(&script, "realm list | grep -qi '^%s' || secret %s %s | realm join %s",
-                   az_str(djs, "domain", ""), az_str(pw, "keyVault", ""), az_str(pw, "secret", ""),
-                   "--unattended") < 0 ||
-            append(&script, " --user='%s'%s%s%s", az_str(djs, "user", ""),
-                   ou ? " --computer-ou='" : "", ou ? ou : "", ou ? "'" : "") < 0 ||
-            append(&script, " '%s'\n", az_str(djs, "domain", ""), NULL, NULL, NULL) < 0)
+        if (append(&script, "realm list | grep -qiF -- %s || secret %s %s | realm join %s",
+                   sh(q, az_str(djs, "domain", "")), sh(q, az_str(pw, "keyVault", "")),
+                   sh(q, az_str(pw, "secret", "")), "--unattended") < 0 ||
+            append(&script, " --user=%s%s%s %s\n", sh(q, az_str(djs, "user", "")),
+                   ou ? " --computer-ou=" : "", ou ? sh(q, ou) : "",
+                   sh(q, az_str(djs, "domain", ""))) < 0)
             goto oom;
     }
     *out = script;
@@ -424,6 +462,7 @@ oom:
 out:
     json_decref(script);
     json_decref(mi);
+    json_decref(q);
     return rc;
 }
 

@@ -958,7 +958,8 @@ static void explicit_image_and_linux_domain_join(void **state)
     /* Linux joins AD through the boot script, never the JSON extension */
     assert_null(extension(vmss, "JsonADDomainExtension"));
     script = boot_script(vmss);
-    assert_non_null(strstr(script, "secret kv-dsvm-prod ad-join-protected-settings | realm join"));
+    assert_non_null(
+        strstr(script, "secret 'kv-dsvm-prod' 'ad-join-protected-settings' | realm join"));
     assert_non_null(strstr(script, "--user='svc-dsvm-join@corp.contoso.com'"));
     free(script);
     assert_true(depends_on(vmss, PROV "Microsoft.KeyVault/vaults/kv-dsvm-prod"));
@@ -1059,6 +1060,147 @@ static void principal_maps_as_vault_readers(void **state)
     dsvm_plugin_free(p);
 }
 
+static void smb_mounts_read_keys_from_the_vault(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *objects = fixture("prod.json"), *res, *vmss, *pool, *wo;
+    char *script;
+
+    (void)state;
+    /* Linux pool mounting the SMB share, with a quote in its mount path */
+    pool = prod_object(objects, "nlp-gpu");
+    json_array_append_new(at(pool, "spec.sharedStorage"),
+                          json_pack("{s:s,s:s,s:s}", "storage", "stdsvmprodsmb", "share",
+                                    "projects", "mountPath", "/mnt/it's"));
+    /* Batch pool mounting it too */
+    json_array_append_new(at(prod_object(objects, "nightly-train"), "spec.sharedStorage"),
+                          json_pack("{s:s,s:s,s:s}", "storage", "stdsvmprodsmb", "share",
+                                    "projects", "mountPath", "/mnt/projects"));
+    res = expand_objects(p, objects);
+    assert_non_null(res);
+    vmss = must(res, PROV "Microsoft.Compute/virtualMachineScaleSets/nlp-gpu");
+    script = boot_script(vmss);
+    /* the Linux boot script reads the key itself; dsvmops never does */
+    assert_non_null(strstr(script, "\"$(secret 'kv-dsvm-prod' 'stdsvmprodsmb-key')\""));
+    assert_non_null(strstr(script, "'/mnt/it'\\''s' cifs vers=3.1.1"));
+    assert_int_equal(json_object_size(json_object_get(vmss, "writeOnly")), 0);
+    assert_true(depends_on(vmss, PROV "Microsoft.KeyVault/vaults/kv-dsvm-prod"));
+    free(script);
+    /* Batch cannot fetch it: the key is a write-only reference */
+    vmss = NULL;
+    {
+        json_t *r;
+        size_t i;
+
+        json_array_foreach(res, i, r)
+        {
+            if (strcmp(str_at(r, "type"), "Microsoft.Batch/batchAccounts/pools") == 0)
+                vmss = r;
+        }
+    }
+    assert_non_null(vmss);
+    assert_string_equal(str_at(vmss, "body.properties.mountConfiguration.1."
+                                     "azureFileShareConfiguration.azureFileUrl"),
+                        "https://stdsvmprodsmb.file.core.windows.net/projects");
+    assert_null(at(vmss, "body.properties.mountConfiguration.1.azureFileShareConfiguration."
+                         "accountKey"));
+    wo = json_object_get(json_object_get(vmss, "writeOnly"),
+                         "properties.mountConfiguration.1.azureFileShareConfiguration."
+                         "accountKey");
+    assert_string_equal(str_at(wo, "secret"), "stdsvmprodsmb-key");
+    json_decref(objects);
+    json_decref(res);
+    dsvm_plugin_free(p);
+}
+
+static void assignment_scopes_and_policy_identity(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *objects = fixture("prod.json"), *res, *r, *o;
+    size_t i;
+    int seen_sub = 0, seen_id = 0;
+
+    (void)state;
+    json_object_set_new(at(prod_object(objects, "nlp-team-reader"), "spec"), "scope",
+                        json_pack("{s:b}", "subscription", 1));
+    json_object_set_new(at(prod_object(objects, "vision-team-reader"), "spec"), "scope",
+                        json_pack("{s:s}", "ref", "Identity/id-vision-pool"));
+    o = at(prod_object(objects, "allowed-locations"), "spec");
+    json_object_set_new(o, "identity", json_string("system"));
+    json_object_set_new(o, "location", json_string("eastus"));
+    json_object_set_new(o, "notScopes", json_pack("[s]", RG "/providers/x/y/z"));
+    res = expand_objects(p, objects);
+    assert_non_null(res);
+    json_array_foreach(res, i, r)
+    {
+        const char *owner = str_at(r, "object");
+
+        if (strcmp(owner, "RoleAssignment/nlp-team-reader") == 0) {
+            seen_sub = 1;
+            assert_true(strncmp(str_at(r, "id"),
+                                "/subscriptions/" SUB "/providers/Microsoft.Authorization/"
+                                "roleAssignments/",
+                                strlen("/subscriptions/" SUB "/providers/Microsoft."
+                                       "Authorization/roleAssignments/")) == 0);
+        } else if (strcmp(owner, "RoleAssignment/vision-team-reader") == 0) {
+            seen_id = 1;
+            assert_non_null(strstr(str_at(r, "id"), "userAssignedIdentities/id-vision-pool/"
+                                                    "providers/Microsoft.Authorization/"));
+            assert_true(depends_on(r, PROV "Microsoft.ManagedIdentity/userAssignedIdentities/"
+                                           "id-vision-pool"));
+        }
+    }
+    assert_true(seen_sub && seen_id);
+    r = must(res, RG "/providers/Microsoft.Authorization/policyAssignments/allowed-locations");
+    assert_string_equal(str_at(r, "body.identity.type"), "SystemAssigned");
+    assert_string_equal(str_at(r, "body.location"), "eastus");
+    assert_string_equal(str_at(r, "body.properties.notScopes.0"), RG "/providers/x/y/z");
+    json_decref(objects);
+    json_decref(res);
+    dsvm_plugin_free(p);
+}
+
+static void missing_references_fail(void **state)
+{
+    json_t *objects;
+    dsvm_plugin *p;
+    char *out = NULL;
+    char *text;
+
+    (void)state;
+    objects = fixture("prod.json");
+    json_object_set_new(at(prod_object(objects, "nlp-gpu"), "spec"), "domainJoin",
+                        json_string("no-such-domain"));
+    expect_error(objects, "DomainJoin 'no-such-domain'");
+
+    objects = fixture("prod.json");
+    json_object_set_new(at(prod_object(objects, "vision-gpu"), "spec"), "domainJoin",
+                        json_string("no-such-domain"));
+    expect_error(objects, "DomainJoin 'no-such-domain'");
+
+    objects = fixture("prod.json");
+    json_object_set_new(at(prod_object(objects, "nlp-gpu"), "spec.security"), "monitoring",
+                        json_string("log-nowhere"));
+    expect_error(objects, "Monitoring 'log-nowhere'");
+
+    objects = fixture("prod.json");
+    json_object_set_new(at(prod_object(objects, "nlp-team-login"), "spec"), "scope",
+                        json_pack("{s:s}", "ref", "DomainJoin/corp-ad"));
+    expect_error(objects, "cannot be a role assignment scope");
+
+    /* a vault needs the tenant */
+    p = load();
+    objects = fixture("dev.json");
+    text = json_dumps(objects, JSON_COMPACT);
+    assert_int_equal(
+        dsvm_plugin_expand(&out, p, "{\"subscription\": \"" SUB "\", \"instance\": \"i\"}", text),
+        DSVM_EINVALID);
+    assert_non_null(strstr(dsvm_error_last()->message, "tenant"));
+    free(text);
+    json_decref(objects);
+    dsvm_plugin_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1080,6 +1222,9 @@ int main(void)
         cmocka_unit_test(explicit_image_and_linux_domain_join),
         cmocka_unit_test(rolling_upgrade_adds_policy_and_health_probe),
         cmocka_unit_test(principal_maps_as_vault_readers),
+        cmocka_unit_test(smb_mounts_read_keys_from_the_vault),
+        cmocka_unit_test(assignment_scopes_and_policy_identity),
+        cmocka_unit_test(missing_references_fail),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
