@@ -728,46 +728,6 @@ static json_t *dcr_id(az_ex *ex, const json_t *obj, const char *monitoring)
     return id;
 }
 
-/* One autoscale rule on average CPU. */
-static json_t *cpu_rule(const char *vmss, const char *op, int threshold, const char *direction)
-{
-    return json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i},s:{s:s,s:s,s:s,s:s}}", "metricTrigger",
-                     "metricName", "Percentage CPU", "metricResourceUri", vmss, "timeGrain", "PT1M",
-                     "statistic", "Average", "timeWindow", "PT10M", "timeAggregation", "Average",
-                     "operator", op, "threshold", threshold, "scaleAction", "direction", direction,
-                     "type", "ChangeCount", "value", "1", "cooldown", "PT5M");
-}
-
-/*
- * An interactive pool's autoscale: an autoscale setting on the scale set
- * between min and max, on CPU. The autoscaler then owns sku.capacity, so
- * the scale set's resource says to ignore it ("ignoreFields").
- */
-static int scale_set_autoscale(az_ex *ex, const json_t *obj, json_t *vmss)
-{
-    const json_t *as = json_object_get(json_object_get(obj, "spec"), "autoscale");
-    const char *id = json_string_value(json_object_get(vmss, "id"));
-    json_t *name = json_sprintf("%s-autoscale", az_str(obj, "name", "")), *min, *max, *res;
-
-    min = json_sprintf("%" JSON_INTEGER_FORMAT, az_int(as, "min", 0));
-    max = json_sprintf("%" JSON_INTEGER_FORMAT, az_int(as, "max", 0));
-    res = name && min && max
-              ? az_emit_tracked(
-                    ex, obj, "Microsoft.Insights/autoscalesettings", json_string_value(name),
-                    json_pack("{s:{s:b,s:s,s:[{s:s,s:{s:O,s:O,s:O},s:[o,o]}]}}", "properties",
-                              "enabled", 1, "targetResourceUri", id, "profiles", "name", "default",
-                              "capacity", "minimum", min, "maximum", max, "default", min, "rules",
-                              cpu_rule(id, "GreaterThan", 75, "Increase"),
-                              cpu_rule(id, "LessThan", 25, "Decrease")))
-              : NULL;
-    json_decref(name);
-    json_decref(min);
-    json_decref(max);
-    if (!res || az_dep(res, id) < 0)
-        return DSVM_EINVALID;
-    return az_set(ex, vmss, "ignoreFields", json_pack("[s]", "sku.capacity"));
-}
-
 /*
  * upgradePolicy Rolling needs a rolling policy and a health signal: the
  * application health extension on the admin port (ssh or rdp).
@@ -912,8 +872,6 @@ static int expand_scale_set(az_ex *ex, const json_t *obj, const pool_image *img)
     }
     if (strcmp(az_str(spec, "upgradePolicy", "Manual"), "Rolling") == 0 && !ex->err)
         rolling_upgrade(ex, json_object_get(body, "properties"), exts, windows);
-    if (autoscale && !json_object_get(spec, "capacity") && !ex->err)
-        scale_set_autoscale(ex, obj, res);
     if (json_object_get(spec, "endpoint") && !ex->err)
         endpoint(ex, obj, res, nic, ipc);
     if (!az_str(spec, "subnet", NULL) && !ex->err)

@@ -207,8 +207,7 @@ static void expand_prod_emits_every_kind(void **state)
     /* 3 vault readers (rbac) + 5 RoleAssignment objects */
     assert_int_equal(count_type(res, "Microsoft.Authorization/roleAssignments"), 8);
     assert_int_equal(count_type(res, "Microsoft.Authorization/policyAssignments"), 2);
-    must(res, PROV "Microsoft.Insights/autoscalesettings/vision-gpu-autoscale");
-    assert_int_equal(json_array_size(res), 36);
+    assert_int_equal(json_array_size(res), 35);
     json_decref(res);
     dsvm_plugin_free(p);
 }
@@ -354,15 +353,8 @@ static void windows_scale_set_body(void **state)
     assert_true(strlen(str_at(vmss, "body.properties.virtualMachineProfile.osProfile."
                                     "computerNamePrefix")) <= 9);
     assert_int_equal(json_integer_value(at(vmss, "body.sku.capacity")), 1); /* autoscale.min */
-    /* the autoscaler owns the capacity from then on */
-    assert_string_equal(str_at(vmss, "ignoreFields.0"), "sku.capacity");
-    ad = must(res, PROV "Microsoft.Insights/autoscalesettings/vision-gpu-autoscale");
-    assert_string_equal(str_at(ad, "body.properties.targetResourceUri"), str_at(vmss, "id"));
-    assert_string_equal(str_at(ad, "body.properties.profiles.0.capacity.minimum"), "1");
-    assert_string_equal(str_at(ad, "body.properties.profiles.0.capacity.maximum"), "6");
-    assert_true(depends_on(ad, str_at(vmss, "id")));
-    assert_null(json_object_get(must(res, PROV "Microsoft.Compute/virtualMachineScaleSets/nlp-gpu"),
-                                "ignoreFields"));
+    /* no autoscaler resource yet (see README, known gaps): nothing else owns capacity */
+    assert_null(json_object_get(vmss, "ignoreFields"));
     ad = extension(vmss, "JsonADDomainExtension");
     assert_non_null(ad);
     assert_string_equal(str_at(ad, "properties.settings.Name"), "corp.contoso.com");
