@@ -36,7 +36,7 @@ void arena_clear(arena *a)
     a->total = 0;
 }
 
-void *arena_alloc(arena *a, size_t size)
+void *arena_alloc_raw(arena *a, size_t size)
 {
     const size_t align = sizeof(max_align_t);
     arena_chunk *c = a->head;
@@ -66,13 +66,21 @@ void *arena_alloc(arena *a, size_t size)
     p = (char *)c->data + c->used;
     c->used += need;
     a->total += need;
-    memset(p, 0, size);
+    return p;
+}
+
+void *arena_alloc(arena *a, size_t size)
+{
+    void *p = arena_alloc_raw(a, size);
+
+    if (p)
+        memset(p, 0, size);
     return p;
 }
 
 char *arena_strndup(arena *a, const char *s, size_t n)
 {
-    char *p = arena_alloc(a, n + 1);
+    char *p = arena_alloc_raw(a, n + 1);
 
     if (!p)
         return NULL;

@@ -28,6 +28,8 @@ void arena_init(arena *a);
 void arena_clear(arena *a);
 /* Zeroed memory; NULL when out of memory. */
 void *arena_alloc(arena *a, size_t size);
+/* Like arena_alloc, without zeroing. */
+void *arena_alloc_raw(arena *a, size_t size);
 char *arena_strndup(arena *a, const char *s, size_t n);
 char *arena_strdup(arena *a, const char *s);
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -41,12 +43,12 @@ struct ynode {
     uint8_t type;
     uint8_t plain; /* scalar written without quotes (may be int/bool/null) */
     uint32_t line, col;
-    const char *s; /* scalar text, NUL-terminated */
-    size_t len;
-    ynode **kids; /* SEQ: n items; MAP: 2n entries, key then value */
-    size_t n;
-    uint64_t weight; /* nodes below and including this one, aliases expanded */
+    uint32_t len;    /* scalar length (at most the scalar limit) */
+    uint32_t n;      /* SEQ: items; MAP: pairs */
     uint32_t height; /* levels of collections below and including this one */
+    uint64_t weight; /* nodes below and including this one, aliases expanded */
+    const char *s;   /* scalar text, NUL-terminated */
+    ynode **kids;    /* SEQ: n items; MAP: 2n entries, key then value */
 };
 
 /* Scalar typing (YAML 1.2 core schema for plain scalars). */

@@ -750,8 +750,11 @@ static void resolve_refs(load_ctx *c, dsvm_repo *r)
 
     for (i = 0; i < c->n_refs; i++) {
         pending_ref *p = &c->refs[i];
-        obj_ext *t = find_obj(r, p->ref->kind, p->ref->name);
+        obj_ext *t;
 
+        if (!p->owner->pub.name)
+            continue; /* the document had no name: already an error */
+        t = find_obj(r, p->ref->kind, p->ref->name);
         c->file_id = p->owner->file_id;
         if (!t) {
             ynode at = {.line = p->ref->line, .col = p->ref->col};
@@ -943,6 +946,8 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
         dsvm_limits_init(&lim);
     if (lim.max_depth == 0)
         lim.max_depth = 1;
+    if (lim.max_depth > 4096)
+        lim.max_depth = 4096; /* frames are allocated up front */
     diags_set_max(diags, lim.max_diags);
     memset(&w, 0, sizeof(w));
     memset(&c, 0, sizeof(c));

@@ -402,9 +402,12 @@ static void pool_mounts(load_ctx *c, obj_ext *o, const dsvm_pool_spec *p, bool w
                 size_t k;
 
                 if (cands && ss->shares.n <= 1000) {
+                    size_t nc = 0;
+
                     for (k = 0; k < ss->shares.n; k++)
-                        cands[k] = ss->shares.items[k].name;
-                    best = text_suggest(m->share, cands, ss->shares.n);
+                        if (ss->shares.items[k].name)
+                            cands[nc++] = ss->shares.items[k].name;
+                    best = text_suggest(m->share, cands, nc);
                 }
                 obj_error(c, o, pathf(c, "spec.sharedStorage.%zu.share", i),
                           best ? arena_printf(c->keep, "did you mean \"%s\"?", best) : NULL,

@@ -221,7 +221,7 @@ int yaml_parse_buffer(load_ctx *c, arena *nodes, const char *buf, size_t len, si
                 done = true;
                 break;
             }
-            node->len = ev.data.scalar.length;
+            node->len = (uint32_t)ev.data.scalar.length;
             node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             anchor = (const char *)ev.data.scalar.anchor;
             break;
@@ -273,9 +273,9 @@ int yaml_parse_buffer(load_ctx *c, arena *nodes, const char *buf, size_t len, si
             frame *f = &b.frames[b.depth - 1];
 
             node = f->node;
-            node->n = node->type == YN_MAP ? f->n / 2 : f->n;
+            node->n = (uint32_t)(node->type == YN_MAP ? f->n / 2 : f->n);
             if (f->n) {
-                node->kids = arena_alloc(nodes, f->n * sizeof(*node->kids));
+                node->kids = arena_alloc_raw(nodes, f->n * sizeof(*node->kids));
                 if (!node->kids) {
                     rc = -1;
                     done = true;
