@@ -44,6 +44,7 @@ void dsvm_lro_options_init(dsvm_lro_options *opts)
 {
     opts->timeout_ms = 1800000;
     opts->poll_interval_ms = 2000;
+    opts->poll_min_ms = 250;
 }
 
 int dsvm_lro_is_terminal(const char *state)
@@ -170,6 +171,8 @@ static void schedule_poll(lro *l, const dsvm_http_response *resp)
 
     if (ra && dsvm_http_parse_retry_after(&v, ra, time(NULL)) == 0)
         delay = v;
+    if (delay < l->opts.poll_min_ms)
+        delay = l->opts.poll_min_ms;
     if (now >= l->deadline_ms) {
         char *summary = xasprintf(
             "%s %s: the operation did not finish within %lld s (last status %s after %d polls); "

@@ -21,6 +21,7 @@
 typedef struct {
     int64_t timeout_ms;       /**< give up after this long (1800000 = 30 min) */
     int64_t poll_interval_ms; /**< between polls when no Retry-After is sent (2000) */
+    int64_t poll_min_ms;      /**< never poll faster than this, even on "Retry-After: 0" (250) */
 } dsvm_lro_options;
 
 /** How an operation ended; valid during the callback only. */
