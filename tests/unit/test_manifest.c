@@ -748,6 +748,31 @@ static void error_metadata_and_tags(void **state)
     expect_diags("invalid/metadata", e);
 }
 
+static void error_envelope_and_yaml_keys(void **state)
+{
+    static const char *const e[] = {
+        "invalid/envelope/docs.yaml:1:1: error: missing required field \"metadata\" in Identity",
+        "invalid/envelope/docs.yaml:3:1: error: unknown top-level field \"metdata\"; did you mean "
+        "\"metadata\"?",
+        "invalid/envelope/docs.yaml:5:1: error: missing required field \"apiVersion\"; add "
+        "\"apiVersion: dsvmops.io/v1\"",
+        "invalid/envelope/docs.yaml:9:21: error: duplicate key \"team\" in "
+        "Identity.metadata.labels",
+        "invalid/envelope/docs.yaml:9:40: error: literal secret in field \"apiToken\"; write "
+        "{keyVault: <vault>, secret: <name>} instead",
+        "invalid/envelope/docs.yaml:10:3: error: duplicate field \"labels\" in Identity.metadata",
+        "invalid/envelope/docs.yaml:12:1: error: missing required field \"kind\"",
+        "invalid/envelope/docs.yaml:15:1: error: missing required field \"spec\" in Pool",
+        "invalid/envelope/docs.yaml:22:7: error: wrong type for ResourceGroup.spec: expected a "
+        "mapping, got a list",
+        "invalid/envelope/docs.yaml:30:5: error: mapping keys must be strings in Network.spec",
+        "invalid/envelope/docs.yaml:37:13: error: unknown alias *nowhere; define the anchor with "
+        "&name before using it",
+        NULL};
+    (void)state;
+    expect_diags("invalid/envelope", e);
+}
+
 static void error_document_not_a_mapping(void **state)
 {
     static const char *const e[] = {
@@ -1227,6 +1252,7 @@ int main(void)
         cmocka_unit_test(error_reference_cycle),
         cmocka_unit_test(error_literal_secrets),
         cmocka_unit_test(error_metadata_and_tags),
+        cmocka_unit_test(error_envelope_and_yaml_keys),
         cmocka_unit_test(error_document_not_a_mapping),
         cmocka_unit_test(error_pool_os_rules),
         cmocka_unit_test(error_batch_rules),
