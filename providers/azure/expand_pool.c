@@ -11,6 +11,7 @@
  * join makes Azure fetch the secret itself (protectedSettingsFromKeyVault);
  * Linux boot scripts read secrets with the pool's managed identity.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -482,13 +483,22 @@ static int windows_mounts(az_ex *ex, const json_t *obj, json_t *res, json_t *ext
     if (json_array_size(mounts) == 0)
         return 0;
     cmd = json_string("powershell -NoProfile -ExecutionPolicy Bypass -Command \"");
+    if (!cmd)
+        return az_fail(ex, "out of memory");
     json_array_foreach(mounts, i, m)
     {
         const json_t *st = mount_storage(ex, obj, m), *k;
         const char *acct = az_str(st, "name", "");
+        const char *drive = az_str(m, "mountPath", "");
 
         if (!st || dep_mount(ex, res, st, m) < 0)
             goto fail;
+        /* a drive letter: nothing in it needs quoting in the command */
+        if (strlen(drive) != 2 || drive[1] != ':' || !isalpha((unsigned char)drive[0])) {
+            az_fail(ex, "Pool/%s: Windows mounts need a drive letter such as \"Z:\", not \"%s\"",
+                    az_str(obj, "name", "?"), drive);
+            goto fail;
+        }
         k = json_object_get(json_object_get(st, "spec"), "accountKey");
         if (mount_is_nfs(st) || !k) {
             az_fail(ex,
@@ -510,7 +520,7 @@ static int windows_mounts(az_ex *ex, const json_t *obj, json_t *res, json_t *ext
             append(&cmd,
                    "New-SmbGlobalMapping -RemotePath '\\\\%s.file.core.windows.net\\%s' "
                    "-LocalPath '%s' -Credential $c -Persistent $true; ",
-                   acct, az_str(m, "share", ""), az_str(m, "mountPath", ""), NULL) < 0) {
+                   acct, az_str(m, "share", ""), drive, NULL) < 0) {
             az_fail(ex, "out of memory");
             goto fail;
         }

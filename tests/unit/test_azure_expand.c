@@ -1180,6 +1180,18 @@ static void missing_references_fail(void **state)
                         json_pack("{s:s}", "ref", "DomainJoin/corp-ad"));
     expect_error(objects, "cannot be a role assignment scope");
 
+    objects = fixture("prod.json");
+    json_object_set_new(
+        json_array_get(at(prod_object(objects, "vision-gpu"), "spec.sharedStorage"), 0),
+        "mountPath", json_string("/mnt/x"));
+    expect_error(objects, "drive letter");
+
+    objects = fixture("prod.json");
+    json_array_append_new(at(prod_object(objects, "vision-gpu"), "spec.sharedStorage"),
+                          json_pack("{s:s,s:s,s:s}", "storage", "stdsvmprodnfs", "share",
+                                    "datasets", "mountPath", "Y:"));
+    expect_error(objects, "mount SMB shares");
+
     /* a vault needs the tenant */
     p = load();
     objects = fixture("dev.json");
