@@ -207,27 +207,30 @@ bool text_key_is_secret(const char *key)
         "privatekey", "apikey",     "accesskey",  "sharedkey",   "sastoken",         "signingkey",
         "pwd",        "passphrase", "masterkey",  "primarykey",  "secondarykey",
     };
-    char buf[128];
-    size_t n = 0, i;
+    size_t len = strlen(key), n = 0, i;
+    bool secret = false;
+    char *buf = malloc(len + 1);
 
-    for (; *key && n < sizeof(buf) - 1; key++) {
-        if (*key == '_' || *key == '-' || *key == '.' || *key == ' ')
+    if (!buf)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (key[i] == '_' || key[i] == '-' || key[i] == '.' || key[i] == ' ')
             continue;
-        buf[n++] = (char)tolower((unsigned char)*key);
+        buf[n++] = (char)tolower((unsigned char)key[i]);
     }
     buf[n] = '\0';
     if (strcmp(buf, "sshpublickey") == 0 || strcmp(buf, "keyvault") == 0 ||
         strcmp(buf, "publickey") == 0)
-        return false;
-    if (strstr(buf, "password") || strstr(buf, "passwd"))
-        return true;
-    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        goto out;
+    secret = strstr(buf, "password") || strstr(buf, "passwd");
+    for (i = 0; !secret && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
         size_t sl = strlen(suffixes[i]);
 
-        if (n >= sl && strcmp(buf + n - sl, suffixes[i]) == 0)
-            return true;
+        secret = n >= sl && strcmp(buf + n - sl, suffixes[i]) == 0;
     }
-    return false;
+out:
+    free(buf);
+    return secret;
 }
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */

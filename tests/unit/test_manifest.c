@@ -43,10 +43,12 @@ static char *data_path(const char *rel)
 static void strip_all(char *s, const char *prefix)
 {
     size_t n = strlen(prefix);
-    char *at;
+    char *at = strstr(s, prefix);
 
-    while ((at = strstr(s, prefix)) != NULL)
+    while (at) {
         memmove(at, at + n, strlen(at + n) + 1);
+        at = strstr(s, prefix);
+    }
 }
 
 static double now_seconds(void)
