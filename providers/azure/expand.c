@@ -112,9 +112,10 @@ int az_expand(json_t **out, const json_t *context, const json_t *objects, json_t
                 break;
         }
     }
-    if (rc == 0) {
+    if (rc == 0)
+        rc = az_apply_ignore_fields(&ex, objects);
+    if (rc == 0)
         *out = json_incref(ex.resources);
-    }
 out:
     if (rc < 0) {
         *err = ex.err ? ex.err : json_string("expand failed");

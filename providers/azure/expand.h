@@ -146,6 +146,10 @@ int az_expand_pool(az_ex *ex, const json_t *obj);
 int az_expand_role_assignment(az_ex *ex, const json_t *obj);
 int az_expand_policy_assignment(az_ex *ex, const json_t *obj);
 
+/* Translate each object's dsvmops.io/ignore-fields annotation (manifest
+ * field paths) into "ignoreFields" (ARM body paths) on its resources. */
+int az_apply_ignore_fields(az_ex *ex, const json_t *objects);
+
 /* The ARM ID that a RoleAssignment `ref: Kind/name` scope names. */
 json_t *az_ref_scope_id(az_ex *ex, const char *ref);
 

@@ -1205,6 +1205,57 @@ static void missing_references_fail(void **state)
     dsvm_plugin_free(p);
 }
 
+static void ignore_fields_annotation_becomes_body_paths(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *objects = fixture("prod.json"), *res, *r;
+
+    (void)state;
+    /* prod: nlp-gpu ignores spec.capacity */
+    res = expand_objects(p, objects);
+    r = must(res, PROV "Microsoft.Compute/virtualMachineScaleSets/nlp-gpu");
+    assert_int_equal(json_array_size(json_object_get(r, "ignoreFields")), 1);
+    assert_string_equal(str_at(r, "ignoreFields.0"), "sku.capacity");
+    assert_null(json_object_get(must(res, PROV "Microsoft.Network/loadBalancers/nlp-gpu-lb"),
+                                "ignoreFields"));
+    json_decref(res);
+
+    json_object_set_new(at(prod_object(objects, "nightly-train"), "annotations"),
+                        "dsvmops.io/ignore-fields",
+                        json_string(" spec.capacity , tags.team,spec.vmSize"));
+    json_object_set_new(at(prod_object(objects, "kv-dsvm-prod"), "annotations"),
+                        "dsvmops.io/ignore-fields", json_string("spec.tags.dataClassification"));
+    res = expand_objects(p, objects);
+    assert_non_null(res);
+    {
+        size_t i;
+
+        json_array_foreach(res, i, r)
+        {
+            if (strcmp(str_at(r, "type"), "Microsoft.Batch/batchAccounts/pools") != 0)
+                continue;
+            /* untaggable: the tag entry does not apply, the others do */
+            assert_int_equal(json_array_size(json_object_get(r, "ignoreFields")), 2);
+            assert_string_equal(str_at(r, "ignoreFields.0"), "properties.scaleSettings");
+            assert_string_equal(str_at(r, "ignoreFields.1"), "properties.vmSize");
+        }
+    }
+    r = must(res, PROV "Microsoft.KeyVault/vaults/kv-dsvm-prod");
+    assert_string_equal(str_at(r, "ignoreFields.0"), "tags.dataClassification");
+    json_decref(res);
+    json_decref(objects);
+    dsvm_plugin_free(p);
+
+    objects = fixture("prod.json");
+    json_object_set_new(at(prod_object(objects, "nlp-gpu"), "annotations"),
+                        "dsvmops.io/ignore-fields", json_string("spec.entraLogin"));
+    expect_error(objects, "a Pool can ignore: tags.<key>, spec.capacity");
+    objects = fixture("prod.json");
+    json_object_set_new(at(prod_object(objects, "nlp-gpu"), "annotations"),
+                        "dsvmops.io/ignore-fields", json_string("tags.dsvmops-object"));
+    expect_error(objects, "ownership tag");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1229,6 +1280,7 @@ int main(void)
         cmocka_unit_test(smb_mounts_read_keys_from_the_vault),
         cmocka_unit_test(assignment_scopes_and_policy_identity),
         cmocka_unit_test(missing_references_fail),
+        cmocka_unit_test(ignore_fields_annotation_becomes_body_paths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
