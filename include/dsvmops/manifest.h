@@ -540,6 +540,7 @@ size_t dsvm_repo_file_count(const dsvm_repo *repo);
  * or a share's access tier, are only in the typed spec). Built on demand.
  *
  * @param out  receives a new reference
+ * @param obj  an object of a loaded repository (not a copy)
  * @return 0 or DSVM_ENOMEM
  */
 int dsvm_object_spec_json(json_t **out, const dsvm_object *obj);
