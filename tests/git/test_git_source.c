@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +38,8 @@ typedef struct {
     pid_t server;
     int server_stdin;
     int port;
+    pid_t sshd;
+    int ssh_port;
 } fixture;
 
 static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -119,8 +126,43 @@ static int exists(const char *dir, const char *rel)
     return lstat(path, &st) == 0;
 }
 
+/*
+ * Once per group: a template with a bare repository of three commits and a
+ * clone of it, so that each test only copies it.
+ */
+static int group_setup(void **state)
+{
+    fixture *t = calloc(1, sizeof(*t));
+
+    if (!t)
+        return -1;
+    strcpy(t->dir, "/tmp/dsvm-git-tmpl-XXXXXX");
+    if (!mkdtemp(t->dir))
+        return -1;
+    snprintf(t->origin, sizeof(t->origin), "%s/origin.git", t->dir);
+    snprintf(t->work, sizeof(t->work), "%s/work", t->dir);
+    run("git init -q --bare -b main '%s' && git clone -q '%s' '%s' 2>/dev/null", t->origin,
+        t->origin, t->work);
+    commit_file(t, "README.md", "infra repo\n");
+    commit_file(t, "environments/prod/pool.yaml", "kind: Pool\nname: gpu\n");
+    commit_file(t, "environments/dev/pool.yaml", "kind: Pool\nname: dev\n");
+    *state = t;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture *t = *state;
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+    free(t);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 static int setup(void **state)
 {
+    const fixture *t = *state;
     fixture *f = calloc(1, sizeof(*f));
 
     if (!f)
@@ -133,12 +175,10 @@ static int setup(void **state)
     snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
     f->server = -1;
     f->server_stdin = -1;
+    f->sshd = -1;
     setenv("HOME", f->dir, 1);
-    run("git init -q --bare -b main '%s' && git clone -q '%s' '%s' 2>/dev/null", f->origin,
-        f->origin, f->work);
-    commit_file(f, "README.md", "infra repo\n");
-    commit_file(f, "environments/prod/pool.yaml", "kind: Pool\nname: gpu\n");
-    commit_file(f, "environments/dev/pool.yaml", "kind: Pool\nname: dev\n");
+    run("cp -a '%s' '%s' && cp -a '%s' '%s' && git -C '%s' remote set-url origin '%s'", t->origin,
+        f->origin, t->work, f->work, f->work, f->origin);
     *state = f;
     return 0;
 }
@@ -159,6 +199,15 @@ static int teardown(void **state)
     char cmd[128];
 
     stop_server(f);
+    if (f->sshd > 0) {
+        int i;
+
+        kill(f->sshd, SIGTERM);
+        waitpid(f->sshd, NULL, 0);
+        /* Reap its per-connection processes, which this process adopted as subreaper. */
+        for (i = 0; i < 100 && waitpid(-1, NULL, WNOHANG) != -1; i++)
+            usleep(5000);
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     if (system(cmd) != 0)
         return -1;
@@ -695,16 +744,12 @@ static void git_http_token_clone_and_fetch(void **state)
     dsvm_source_result r = {0}, r2 = {0}, r3 = {0};
     char head[41];
     double t0, t1, t2;
-    int i;
 
     /* Some more files so that a real fetch has something to carry. */
-    for (i = 0; i < 50; i++) {
-        char name[256];
-
-        snprintf(name, sizeof(name), "%s/environments/prod/pool-%02d.yaml", f->work, i);
-        run("printf 'kind: Pool\\nname: p%d\\n' > '%s'", i, name);
-    }
-    run("cd '%s' && git add -A && git commit -qm pools && git push -q origin HEAD:main", f->work);
+    run("cd '%s/environments/prod' && for i in $(seq 10 59); do "
+        "printf 'kind: Pool\\nname: p%%s\\n' $i > pool-$i.yaml; done && "
+        "git add -A && git commit -qm pools && git push -q origin HEAD:main",
+        f->work);
     start_server(f, "deploy:" TOKEN);
     src = http_source(f, "deploy", TOKEN);
     t0 = now_ms();
@@ -714,7 +759,7 @@ static void git_http_token_clone_and_fetch(void **state)
     assert_string_equal(r.commit, head);
     assert_true(r.fetched);
     assert_file(r.dir, "pool.yaml", "kind: Pool\nname: gpu\n");
-    assert_file(r.dir, "pool-49.yaml", "kind: Pool\nname: p49\n");
+    assert_file(r.dir, "pool-59.yaml", "kind: Pool\nname: p59\n");
     assert_int_equal(dsvm_source_fetch(&r2, src), 0);
     t2 = now_ms();
     assert_false(r2.fetched);
@@ -924,7 +969,179 @@ static void git_ssh_unreachable_is_clear_error(void **state)
     dsvm_source_free(src);
 }
 
-int main(void)
+/* ---- SSH end to end, when sshd is installed ---- */
+
+#define SSHD "/usr/sbin/sshd"
+
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int port_open(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/*
+ * Start sshd on a free loopback port with a fresh host key, accepting the
+ * client key id_ed25519 for the current user. Skips the test without sshd.
+ */
+static void start_sshd(fixture *f)
+{
+    char conf[256], log[256];
+    FILE *fp;
+    int i;
+
+    if (access(SSHD, X_OK) != 0)
+        skip();
+    if (geteuid() == 0)
+        run("mkdir -p /run/sshd");
+    run("cd '%s' && ssh-keygen -q -t ed25519 -N '' -f ssh_host_key && "
+        "ssh-keygen -q -t ed25519 -N '' -f id_ed25519 && "
+        "ssh-keygen -q -t ed25519 -N '' -f stranger && cp id_ed25519.pub authorized_keys",
+        f->dir);
+    f->ssh_port = free_port();
+    snprintf(conf, sizeof(conf), "%s/sshd_config", f->dir);
+    snprintf(log, sizeof(log), "%s/sshd.log", f->dir);
+    fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "Port %d\nListenAddress 127.0.0.1\nHostKey %s/ssh_host_key\n"
+            "AuthorizedKeysFile %s/authorized_keys\nPidFile %s/sshd.pid\nStrictModes no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n",
+            f->ssh_port, f->dir, f->dir, f->dir);
+    fclose(fp);
+    f->sshd = fork();
+    assert_true(f->sshd >= 0);
+    if (f->sshd == 0) {
+        FILE *l = freopen(log, "w", stderr);
+
+        (void)l;
+        execl(SSHD, SSHD, "-D", "-e", "-f", conf, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 100 && !port_open(f->ssh_port); i++)
+        usleep(20000);
+    assert_true(port_open(f->ssh_port));
+}
+
+static dsvm_source *ssh_source(fixture *f, const char *key, const char *known_hosts)
+{
+    dsvm_source_opts o = {0};
+    dsvm_source *src = NULL;
+    char url[512], keyfile[256];
+    struct passwd *pw = getpwuid(geteuid());
+
+    assert_non_null(pw);
+    snprintf(url, sizeof(url), "ssh://%s@127.0.0.1:%d%s", pw->pw_name, f->ssh_port, f->origin);
+    snprintf(keyfile, sizeof(keyfile), "%s/%s", f->dir, key);
+    o.url = url;
+    o.ref = "main";
+    o.path = "environments/prod";
+    o.cache_dir = f->cache;
+    o.auth.ssh_key_file = keyfile;
+    o.auth.ssh_known_hosts_file = known_hosts;
+    assert_int_equal(dsvm_source_new(&src, &o), 0);
+    return src;
+}
+
+/* Write a known_hosts file listing `pubfile`'s key for the test sshd. */
+static void write_known_hosts(fixture *f, const char *path, const char *pubfile)
+{
+    char pub[512], line[1024];
+    unsigned char raw[512];
+    char b64[512];
+
+    snprintf(pub, sizeof(pub), "%s/%s", f->dir, pubfile);
+    read_pub_key(pub, raw, sizeof(raw), b64, sizeof(b64));
+    snprintf(line, sizeof(line), "[127.0.0.1]:%d ssh-ed25519 %s\n", f->ssh_port, b64);
+    write_text(path, line);
+}
+
+static void git_ssh_key_and_known_host(void **state)
+{
+    fixture *f = *state;
+    dsvm_source *src;
+    dsvm_source_result r = {0}, r2 = {0};
+    char kh[256], head[41];
+
+    start_sshd(f);
+    snprintf(kh, sizeof(kh), "%s/known_hosts", f->dir);
+    write_known_hosts(f, kh, "ssh_host_key.pub");
+    src = ssh_source(f, "id_ed25519", kh);
+    if (dsvm_source_fetch(&r, src) != 0)
+        fail_msg("ssh fetch: %s", dsvm_error_last()->message);
+    rev_parse(f, "main", head);
+    assert_string_equal(r.commit, head);
+    assert_true(r.fetched);
+    assert_file(r.dir, "pool.yaml", "kind: Pool\nname: gpu\n");
+    assert_int_equal(dsvm_source_fetch(&r2, src), 0);
+    assert_false(r2.fetched);
+    assert_false(r2.changed);
+    dsvm_source_result_clear(&r);
+    dsvm_source_result_clear(&r2);
+    dsvm_source_free(src);
+}
+
+static void git_ssh_refuses_unknown_or_changed_host(void **state)
+{
+    fixture *f = *state;
+    dsvm_source *src;
+    dsvm_source_result r = {0};
+    char kh[256], expect[64];
+
+    start_sshd(f);
+    snprintf(kh, sizeof(kh), "%s/known_hosts", f->dir);
+    snprintf(expect, sizeof(expect), "[127.0.0.1]:%d", f->ssh_port);
+
+    /* Not listed at all. */
+    write_text(kh, "# empty\n");
+    src = ssh_source(f, "id_ed25519", kh);
+    assert_int_equal(dsvm_source_fetch(&r, src), DSVM_EAUTH);
+    assert_message_has("unknown SSH host");
+    assert_message_has(expect);
+    assert_null(dsvm_source_last_good(src));
+    dsvm_source_free(src);
+
+    /* Listed with another key. */
+    write_known_hosts(f, kh, "stranger.pub");
+    src = ssh_source(f, "id_ed25519", kh);
+    assert_int_equal(dsvm_source_fetch(&r, src), DSVM_EAUTH);
+    assert_message_has("does not match");
+    dsvm_source_free(src);
+
+    /* The right host key, but a client key the server does not accept. */
+    write_known_hosts(f, kh, "ssh_host_key.pub");
+    src = ssh_source(f, "stranger", kh);
+    assert_int_equal(dsvm_source_fetch(&r, src), DSVM_EAUTH);
+    assert_message_has("refused the credentials");
+    dsvm_source_free(src);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(git_local_path_branch_and_subdir, setup, teardown),
@@ -948,7 +1165,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(git_known_hosts_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(git_ssh_unreachable_is_clear_error, setup, teardown),
     };
+    /* Apart, because libgit2 1.5 leaks on every SSH connection (libgit2#6598). */
+    const struct CMUnitTest ssh_tests[] = {
+        cmocka_unit_test_setup_teardown(git_ssh_key_and_known_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_ssh_refuses_unknown_or_changed_host, setup, teardown),
+    };
 
+    /* sshd's per-connection processes outlive it; adopt and reap them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
     setenv("GIT_AUTHOR_NAME", "dsvmops test", 1);
     setenv("GIT_AUTHOR_EMAIL", "test@dsvmops.invalid", 1);
@@ -958,5 +1182,7 @@ int main(void)
     unsetenv("HTTP_PROXY");
     unsetenv("https_proxy");
     unsetenv("HTTPS_PROXY");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc > 1 && !strcmp(argv[1], "ssh"))
+        return cmocka_run_group_tests_name("ssh", ssh_tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
