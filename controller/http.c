@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "dsvmops/error.h"
@@ -486,7 +487,11 @@ static void attempt_clear(xfer *x)
     }
     curl_slist_free_all(x->slist);
     x->slist = NULL;
-    free(x->resp);
+    if (x->resp) {
+        /* answers may hold tokens (token endpoint) or secrets (Key Vault) */
+        OPENSSL_cleanse(x->resp, x->resp_cap);
+        free(x->resp);
+    }
     x->resp = NULL;
     x->resp_len = x->resp_cap = 0;
     wipe_free(x->token);
@@ -508,7 +513,7 @@ static void xfer_free(xfer *x)
         wipe_free(*hp);
     free(x->headers);
     if (x->body) {
-        memset(x->body, 0, x->body_len);
+        OPENSSL_cleanse(x->body, x->body_len);
         free(x->body);
     }
     free(x->audience);
@@ -602,9 +607,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 
         while (cap < x->resp_len + n + 1)
             cap *= 2;
-        g = realloc(x->resp, cap);
+        g = malloc(cap);
         if (!g)
             return 0;
+        if (x->resp) {
+            memcpy(g, x->resp, x->resp_len);
+            OPENSSL_cleanse(x->resp, x->resp_cap);
+            free(x->resp);
+        }
         x->resp = g;
         x->resp_cap = cap;
     }

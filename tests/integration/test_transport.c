@@ -50,6 +50,8 @@ typedef struct {
     char *arm_code;
     char *body;
     char *status_word; /* LRO */
+    char *correlation_id;
+    char *request_id;
     int polls;
 } result;
 
@@ -118,6 +120,8 @@ static int world_teardown(void **state)
 {
     world *w = *state;
 
+    if (getenv("DSVM_TEST_SHOW_LOG") && w->logbuf)
+        fputs(w->logbuf, stderr);
     dsvm_http_free(w->h);
     dsvm_auth_free(w->auth);
     armsim_stop(&w->sim);
@@ -133,6 +137,8 @@ static void result_clear(result *r)
     free(r->arm_code);
     free(r->body);
     free(r->status_word);
+    free(r->correlation_id);
+    free(r->request_id);
     memset(r, 0, sizeof(*r));
 }
 
@@ -152,6 +158,8 @@ static void on_done(const dsvm_http_response *resp, void *payload)
     r->message = dup_or_null(resp->message);
     r->arm_code = dup_or_null(resp->arm_code);
     r->body = dup_or_null(resp->body);
+    r->correlation_id = dup_or_null(resp->correlation_id);
+    r->request_id = dup_or_null(resp->request_id);
 }
 
 static void on_lro(const dsvm_lro_result *res, void *payload)
@@ -264,6 +272,9 @@ static void transport_client_secret_token_is_fetched_once_and_cached(void **stat
         assert_int_equal(r[i].done, 1);
         assert_int_equal(r[i].error, 0);
         assert_int_equal(r[i].status, 200);
+        /* one correlation ID for the whole run, echoed by the server */
+        assert_string_equal(r[i].correlation_id, dsvm_http_correlation_id(w->h));
+        assert_non_null(r[i].request_id);
     }
     /* twenty requests waited for one token request */
     assert_int_equal(armsim_stat(&w->sim, "token_requests.total"), 1);
@@ -700,6 +711,9 @@ static void transport_retries_503_with_backoff_then_gives_up(void **state)
     assert_non_null(strstr(r.message, "/resourcegroups?api-version=2022-09-01: HTTP 503"));
     assert_non_null(strstr(r.message, "ServiceUnavailable: armsim fault rule"));
     assert_non_null(strstr(r.message, dsvm_http_correlation_id(w->h)));
+    assert_non_null(strstr(r.message, "[x-ms-request-id: "));
+    assert_null(strstr(r.message, "x-ms-request-id: -"));
+    assert_non_null(strstr(w->logbuf, r.request_id));
     assert_non_null(strstr(w->logbuf, " error GET http://127.0.0.1:"));
     assert_non_null(strstr(w->logbuf, "(after retries)"));
     result_clear(&r);
@@ -751,6 +765,83 @@ static void transport_refuses_plain_http_to_a_remote_host(void **state)
     assert_int_equal(dsvm_http_get_stats(w->h)->requests[DSVM_HTTP_GET], 0);
 }
 
+/* A self-signed certificate for 127.0.0.1 in `dir`, made with the openssl tool. */
+static int make_cert(const char *dir)
+{
+    char cmd[1024];
+
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s/key.pem -out %s/cert.pem "
+             "-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+             ">/dev/null 2>&1",
+             dir, dir);
+    return system(cmd);
+}
+
+static void transport_verifies_tls_and_accepts_ca_file(void **state)
+{
+    char dir[] = "/tmp/dsvm-tls-XXXXXX";
+    char cert[128], key[128];
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    dsvm_http_options o;
+    dsvm_http *plain = NULL;
+    dsvm_auth *plain_auth = NULL;
+    dsvm_auth_options a;
+    world *w = *state;
+    result r = {0}, bad = {0};
+    dsvm_http_request req;
+    char *url;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    if (make_cert(dir) != 0) {
+        rmdir(dir);
+        skip();
+    }
+    test_options(&o, w);
+    o.ca_file = cert;
+    world_start(w, args, &o);
+    assert_int_equal(strncmp(w->sim.url, "https://", 8), 0);
+    world_secret(w, SECRET);
+    submit(w, "GET", list_rgs, NULL, DSVM_BUCKET_READ, 0, &r);
+    assert_int_equal(dsvm_http_run(w->h), 0);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+
+    /* the same server without its CA: refused, once, and never retried */
+    test_options(&o, w);
+    o.log = w->log;
+    assert_int_equal(dsvm_http_new(&plain, &o), 0);
+    memset(&a, 0, sizeof(a));
+    a.kind = DSVM_CREDENTIAL_CLIENT_SECRET;
+    a.authority = w->sim.url;
+    a.tenant = TENANT;
+    a.client_id = "dsvmops-demo";
+    a.client_secret = SECRET;
+    assert_int_equal(dsvm_auth_new(&plain_auth, plain, &a), 0);
+    url = arm_url(w, list_rgs);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.bucket = DSVM_BUCKET_READ;
+    req.audience = ARM;
+    assert_int_equal(dsvm_http_submit(plain, &req, on_done, &bad), 0);
+    assert_int_equal(dsvm_http_run(plain), 0);
+    assert_int_equal(bad.error, DSVM_EAUTH);
+    assert_non_null(strstr(bad.message, "certificate"));
+    assert_int_equal(dsvm_http_get_stats(plain)->retries, 0);
+    assert_int_equal(armsim_stat(&w->sim, "token_requests.total"), 1);
+    dsvm_http_free(plain);
+    dsvm_auth_free(plain_auth);
+    free(url);
+    result_clear(&r);
+    result_clear(&bad);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -784,6 +875,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(transport_retries_a_reset_connection, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(transport_refuses_plain_http_to_a_remote_host, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(transport_verifies_tls_and_accepts_ca_file, world_setup,
                                         world_teardown),
     };
 
