@@ -341,6 +341,9 @@ static const dsvm_field_norm bp_norms[] = {
     {"properties.vmSize", DSVM_NORM_CASE},
     {"identity.userAssignedIdentities", DSVM_NORM_IDENTITY_KEYS},
     {"properties.networkConfiguration.subnetId", DSVM_NORM_ARM_ID},
+    {"properties.deploymentConfiguration.virtualMachineConfiguration.extensions.*.settings."
+     "authentication.managedIdentity.identifier-value",
+     DSVM_NORM_ARM_ID},
     {NULL, 0}};
 
 /* Microsoft.Authorization/roleAssignments: the name is derived, so
