@@ -1,0 +1,465 @@
+/*
+ * Transport behaviour that armsim cannot produce, against a small scripted
+ * server in this process (libmicrohttpd on 127.0.0.1 port 0):
+ * PrincipalNotFound retried for a bounded time, Azure-AsyncOperation
+ * preferred over Location, RP-specific in-progress states, Canceled, LROs
+ * through Location and through the resource's provisioningState, failure
+ * logs with the request ID and a redacted query, and quiet expected 404s.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <microhttpd.h>
+
+#include "dsvmops/error.h"
+#include "http.h"
+#include "log.h"
+#include "lro.h"
+
+/* What the scripted server has seen; guarded by `mu` (MHD answers on its thread). */
+typedef struct {
+    pthread_mutex_t mu;
+    struct MHD_Daemon *d;
+    char base[64];
+    int pnf_left;
+    int async_polls;
+    int location_hits;
+    int resource_gets;
+    int delete_polls;
+    int body_polls;
+    int authorization_seen;
+    char correlation[64];
+} server;
+
+typedef struct {
+    server srv;
+    dsvm_log *log;
+    char *logbuf;
+    size_t loglen;
+    dsvm_http *h;
+} world;
+
+typedef struct {
+    int done;
+    int error;
+    long status;
+    int attempts;
+    int polls;
+    char *message;
+    char *code;
+    char *status_word;
+    char *body;
+} result;
+
+static int answer(struct MHD_Connection *c, unsigned status, const char *body,
+                  const char *const *headers)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    int rc;
+
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    while (headers && headers[0]) {
+        MHD_add_response_header(r, headers[0], headers[1]);
+        headers += 2;
+    }
+    rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    server *s = cls;
+    const char *corr;
+    char op1[128], loc1[128], opc[128], delloc[128];
+    int rc = MHD_NO;
+
+    (void)version;
+    (void)upload;
+    if (!*con_cls) {
+        *con_cls = s;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    snprintf(op1, sizeof(op1), "%s/op1", s->base);
+    snprintf(loc1, sizeof(loc1), "%s/loc1", s->base);
+    snprintf(opc, sizeof(opc), "%s/op-cancel", s->base);
+    snprintf(delloc, sizeof(delloc), "%s/delloc", s->base);
+    pthread_mutex_lock(&s->mu);
+    corr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-ms-correlation-request-id");
+    snprintf(s->correlation, sizeof(s->correlation), "%s", corr ? corr : "");
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))
+        s->authorization_seen++;
+
+    if (!strcmp(url, "/pnf") && !strcmp(method, "PUT")) {
+        if (s->pnf_left != 0) {
+            if (s->pnf_left > 0)
+                s->pnf_left--;
+            rc = answer(c, 400,
+                        "{\"error\":{\"code\":\"PrincipalNotFound\",\"message\":\"Principal "
+                        "abc does not exist in the directory.\"}}",
+                        NULL);
+        } else {
+            rc = answer(c, 201, "{\"name\":\"ra\"}", NULL);
+        }
+    } else if (!strcmp(url, "/res") && !strcmp(method, "PUT")) {
+        const char *h[] = {"Azure-AsyncOperation", op1, "Location", loc1, "Retry-After", "0", NULL};
+
+        rc = answer(c, 201, "{\"properties\":{\"provisioningState\":\"Creating\"}}", h);
+    } else if (!strcmp(url, "/op1")) {
+        s->async_polls++;
+        rc = answer(c, 200,
+                    s->async_polls == 1 ? "{\"status\":\"RegisteringDns\"}"
+                                        : "{\"status\":\"Succeeded\"}",
+                    NULL);
+    } else if (!strcmp(url, "/loc1")) {
+        s->location_hits++;
+        rc = answer(c, 200, "{}", NULL);
+    } else if (!strcmp(url, "/res") && !strcmp(method, "GET")) {
+        s->resource_gets++;
+        rc =
+            answer(c, 200,
+                   "{\"name\":\"res\",\"properties\":{\"provisioningState\":\"Succeeded\"}}", NULL);
+    } else if (!strcmp(url, "/cancel")) {
+        const char *h[] = {"Azure-AsyncOperation", opc, NULL};
+
+        rc = answer(c, 202, "", h);
+    } else if (!strcmp(url, "/op-cancel")) {
+        rc = answer(c, 200,
+                    "{\"status\":\"Canceled\",\"error\":{\"code\":\"OperationCanceled\","
+                    "\"message\":\"The operation was canceled.\"}}",
+                    NULL);
+    } else if (!strcmp(url, "/del")) {
+        const char *h[] = {"Location", delloc, "Retry-After", "0", NULL};
+
+        rc = answer(c, 202, "", h);
+    } else if (!strcmp(url, "/delloc")) {
+        const char *h[] = {"Retry-After", "0", NULL};
+
+        s->delete_polls++;
+        rc = answer(c, s->delete_polls < 2 ? 202 : 204, "", h);
+    } else if (!strcmp(url, "/bodymode")) {
+        if (!strcmp(method, "PUT")) {
+            rc = answer(c, 200, "{\"properties\":{\"provisioningState\":\"Accepted\"}}", NULL);
+        } else {
+            s->body_polls++;
+            rc =
+                answer(c, 200,
+                       s->body_polls < 2 ? "{\"properties\":{\"provisioningState\":\"Updating\"}}"
+                                         : "{\"properties\":{\"provisioningState\":\"Succeeded\"}}",
+                       NULL);
+        }
+    } else if (!strcmp(url, "/conflict")) {
+        const char *h[] = {"x-ms-request-id", "rid-conflict-1", NULL};
+
+        rc = answer(c, 409, "{\"error\":{\"code\":\"Conflict\",\"message\":\"busy\"}}", h);
+    } else {
+        rc = answer(c, 404, "{\"error\":{\"code\":\"ResourceNotFound\",\"message\":\"not here\"}}",
+                    NULL);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc == MHD_YES ? MHD_YES : MHD_NO;
+}
+
+static void capture(dsvm_log_level level, const char *line, void *payload)
+{
+    world *w = payload;
+    size_t n = strlen(line);
+    char *g = realloc(w->logbuf, w->loglen + n + 2);
+
+    (void)level;
+    assert_non_null(g);
+    memcpy(g + w->loglen, line, n);
+    g[w->loglen + n] = '\n';
+    g[w->loglen + n + 1] = '\0';
+    w->logbuf = g;
+    w->loglen += n + 1;
+}
+
+static int setup(void **state)
+{
+    world *w = calloc(1, sizeof(*w));
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_in sa;
+    dsvm_http_options o;
+
+    if (!w)
+        return -1;
+    *state = w;
+    pthread_mutex_init(&w->srv.mu, NULL);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    w->srv.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, &w->srv,
+                                MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+    if (!w->srv.d)
+        return -1;
+    info = MHD_get_daemon_info(w->srv.d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(w->srv.base, sizeof(w->srv.base), "http://127.0.0.1:%u", (unsigned)info->port);
+    if (dsvm_log_new(&w->log, DSVM_LOG_DEBUG) < 0)
+        return -1;
+    dsvm_log_set_level(w->log, DSVM_LOG_INFO);
+    dsvm_log_set_sink(w->log, capture, w);
+    dsvm_http_options_init(&o);
+    o.backoff_base_ms = 10;
+    o.backoff_max_ms = 40;
+    o.principal_not_found_ms = 300;
+    o.log = w->log;
+    return dsvm_http_new(&w->h, &o);
+}
+
+static int teardown(void **state)
+{
+    world *w = *state;
+
+    dsvm_http_free(w->h);
+    if (w->srv.d)
+        MHD_stop_daemon(w->srv.d);
+    pthread_mutex_destroy(&w->srv.mu);
+    dsvm_log_free(w->log);
+    free(w->logbuf);
+    free(w);
+    return 0;
+}
+
+static void result_clear(result *r)
+{
+    free(r->message);
+    free(r->code);
+    free(r->status_word);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void on_done(const dsvm_http_response *resp, void *payload)
+{
+    result *r = payload;
+
+    r->done++;
+    r->error = resp->error;
+    r->status = resp->status;
+    r->attempts = resp->attempts;
+    r->message = dup_or_null(resp->message);
+    r->code = dup_or_null(resp->arm_code);
+    r->body = dup_or_null(resp->body);
+}
+
+static void on_lro(const dsvm_lro_result *res, void *payload)
+{
+    result *r = payload;
+
+    r->done++;
+    r->error = res->error;
+    r->status = res->http_status;
+    r->polls = res->polls;
+    r->message = dup_or_null(res->message);
+    r->code = dup_or_null(res->error_code);
+    r->status_word = dup_or_null(res->status);
+    r->body = dup_or_null(res->body);
+}
+
+static void send_req(world *w, const char *method, const char *path, unsigned flags, result *r)
+{
+    dsvm_http_request req;
+    char url[256];
+
+    snprintf(url, sizeof(url), "%s%s", w->srv.base, path);
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.url = url;
+    req.body = strcmp(method, "PUT") == 0 ? "{}" : NULL;
+    req.bucket = DSVM_BUCKET_WRITE;
+    req.flags = flags;
+    assert_int_equal(dsvm_http_submit(w->h, &req, on_done, r), 0);
+    assert_int_equal(dsvm_http_run(w->h), 0);
+    assert_int_equal(r->done, 1);
+}
+
+static void send_lro(world *w, const char *method, const char *path, result *r)
+{
+    dsvm_http_request req;
+    dsvm_lro_options o;
+    char url[256];
+
+    dsvm_lro_options_init(&o);
+    o.poll_min_ms = 10;
+    o.timeout_ms = 5000;
+    snprintf(url, sizeof(url), "%s%s", w->srv.base, path);
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.url = url;
+    req.body = strcmp(method, "PUT") == 0 ? "{}" : NULL;
+    req.bucket = strcmp(method, "DELETE") == 0 ? DSVM_BUCKET_DELETE : DSVM_BUCKET_WRITE;
+    assert_int_equal(dsvm_lro_submit(w->h, &req, &o, on_lro, r), 0);
+    assert_int_equal(dsvm_http_run(w->h), 0);
+    assert_int_equal(r->done, 1);
+}
+
+static void edge_principal_not_found_is_retried_until_it_replicates(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    w->srv.pnf_left = 2;
+    send_req(w, "PUT", "/pnf", 0, &r);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(r.attempts, 3);
+    assert_int_equal(dsvm_http_get_stats(w->h)->retries, 2);
+    assert_non_null(strstr(w->logbuf, "PrincipalNotFound"));
+    /* the correlation ID of this run went out with the request, and no token */
+    assert_string_equal(w->srv.correlation, dsvm_http_correlation_id(w->h));
+    assert_int_equal(w->srv.authorization_seen, 0);
+    result_clear(&r);
+}
+
+static void edge_principal_not_found_gives_up_after_a_bounded_time(void **state)
+{
+    world *w = *state;
+    result r = {0};
+    int64_t t0 = dsvm_http_now_ms(), took;
+
+    w->srv.pnf_left = -1; /* forever */
+    send_req(w, "PUT", "/pnf", 0, &r);
+    took = dsvm_http_now_ms() - t0;
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(r.code, "PrincipalNotFound");
+    assert_true(r.attempts >= 2);
+    assert_true(took >= 300);
+    assert_true(took < 1500);
+    result_clear(&r);
+}
+
+static void edge_lro_prefers_async_operation_and_rereads_the_resource(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    send_lro(w, "PUT", "/res", &r);
+    assert_int_equal(r.error, 0);
+    assert_string_equal(r.status_word, "Succeeded");
+    /* RegisteringDns was in progress; Location was never used */
+    assert_int_equal(w->srv.async_polls, 2);
+    assert_int_equal(r.polls, 2);
+    assert_int_equal(w->srv.location_hits, 0);
+    assert_int_equal(w->srv.resource_gets, 1);
+    assert_non_null(strstr(r.body, "\"name\":\"res\""));
+    result_clear(&r);
+}
+
+static void edge_lro_canceled_is_a_failure_with_the_arm_error(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    send_lro(w, "PUT", "/cancel", &r);
+    assert_int_equal(r.error, DSVM_ERROR);
+    assert_string_equal(r.status_word, "Canceled");
+    assert_string_equal(r.code, "OperationCanceled");
+    assert_non_null(strstr(r.message, "ended Canceled: OperationCanceled"));
+    result_clear(&r);
+}
+
+static void edge_lro_delete_follows_location_until_204(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    send_lro(w, "DELETE", "/del", &r);
+    assert_int_equal(r.error, 0);
+    assert_string_equal(r.status_word, "Succeeded");
+    assert_int_equal(r.status, 204);
+    assert_int_equal(w->srv.delete_polls, 2);
+    assert_int_equal(w->srv.resource_gets, 0);
+    result_clear(&r);
+}
+
+static void edge_lro_without_headers_polls_provisioning_state(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    send_lro(w, "PUT", "/bodymode", &r);
+    assert_int_equal(r.error, 0);
+    assert_string_equal(r.status_word, "Succeeded");
+    assert_int_equal(w->srv.body_polls, 2);
+    assert_non_null(strstr(r.body, "Succeeded"));
+    result_clear(&r);
+}
+
+static void edge_failure_log_names_request_id_and_redacts_query(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    send_req(w, "PUT", "/conflict?api-version=2022-04-01&sig=supersecret", 0, &r);
+    assert_int_equal(r.status, 409);
+    assert_int_equal(r.attempts, 1); /* a conflict is not retried */
+    assert_non_null(strstr(w->logbuf, " error PUT http://127.0.0.1:"));
+    assert_non_null(strstr(w->logbuf,
+                           "/conflict?api-version=2022-04-01&sig=REDACTED: HTTP 409 Conflict: busy "
+                           "[x-ms-request-id: rid-conflict-1, x-ms-correlation-request-id: "));
+    assert_null(strstr(w->logbuf, "supersecret"));
+    assert_null(strstr(r.message, "supersecret"));
+    result_clear(&r);
+}
+
+static void edge_expected_404_is_not_logged_as_an_error(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    send_req(w, "GET", "/missing", DSVM_HTTP_EXPECT_404, &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.code, "ResourceNotFound");
+    assert_null(w->logbuf);
+    result_clear(&r);
+    send_req(w, "GET", "/missing", 0, &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(w->logbuf, " error GET "));
+    result_clear(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(edge_principal_not_found_is_retried_until_it_replicates,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(edge_principal_not_found_gives_up_after_a_bounded_time,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(edge_lro_prefers_async_operation_and_rereads_the_resource,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(edge_lro_canceled_is_a_failure_with_the_arm_error, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(edge_lro_delete_follows_location_until_204, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(edge_lro_without_headers_polls_provisioning_state, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(edge_failure_log_names_request_id_and_redacts_query, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(edge_expected_404_is_not_logged_as_an_error, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
