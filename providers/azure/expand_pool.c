@@ -757,6 +757,71 @@ static int rolling_upgrade(az_ex *ex, json_t *props, json_t *exts, int windows)
                   json_pack("{s:s,s:i}", "protocol", "tcp", "port", windows ? 3389 : 22)));
 }
 
+/* The scale set's inline extensions, by OS (design rules 5 and 7). */
+static void scale_set_extensions(az_ex *ex, const json_t *obj, json_t *res, json_t *exts,
+                                 int windows)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    const json_t *security = json_object_get(spec, "security");
+    int entra = az_bool(spec, "entraLogin", 0);
+    json_t *script = NULL;
+
+    if (windows) {
+        if (az_str(spec, "domainJoin", NULL))
+            az_push(ex, exts, windows_ad_join(ex, obj, res));
+        if (entra)
+            az_push(ex, exts, extension(&EXT_AAD_WINDOWS, NULL));
+        if (az_bool(security, "antimalware", 0))
+            az_push(ex, exts,
+                    extension(&EXT_ANTIMALWARE,
+                              json_pack("{s:b,s:s,s:{s:s,s:s,s:s,s:s}}", "AntimalwareEnabled", 1,
+                                        "RealtimeProtectionEnabled", "true",
+                                        "ScheduledScanSettings", "isEnabled", "true", "day", "7",
+                                        "time", "120", "scanType", "Quick")));
+        if (!ex->err)
+            windows_mounts(ex, obj, res, exts);
+    } else {
+        if (entra)
+            az_push(ex, exts, extension(&EXT_AAD_LINUX, NULL));
+        if (linux_boot(ex, obj, res, &script) == 0 && script)
+            az_push(ex, exts,
+                    extension(&EXT_BOOT_LINUX, json_pack("{s:o}", "script",
+                                                         az_base64(json_string_value(script),
+                                                                   json_string_length(script)))));
+        json_decref(script);
+    }
+    if (az_str(security, "monitoring", NULL) && !ex->err)
+        az_push(ex, exts,
+                extension(windows ? &EXT_AMA_WINDOWS : &EXT_AMA_LINUX, ama_settings(ex, obj)));
+}
+
+/* The association of the scale set with the Monitoring object's DCR. */
+static void dcr_association(az_ex *ex, const json_t *obj, json_t *vmss, const char *monitoring)
+{
+    json_t *dcr = dcr_id(ex, obj, monitoring), *assoc;
+    const json_t *owner = json_object_get(vmss, "object");
+
+    assoc = dcr ? az_emit(ex, "Microsoft.Insights/dataCollectionRuleAssociations",
+                          json_sprintf("%s/providers/Microsoft.Insights/"
+                                       "dataCollectionRuleAssociations/%s-dcra",
+                                       json_string_value(json_object_get(vmss, "id")),
+                                       az_str(obj, "name", "")),
+                          owner,
+                          json_pack("{s:{s:O,s:o}}", "properties", "dataCollectionRuleId", dcr,
+                                    "description", az_mark_text(ex, owner)))
+                : NULL;
+    if (assoc &&
+        (az_dep_json(assoc, json_object_get(vmss, "id")) < 0 || az_dep_json(assoc, dcr) < 0))
+        az_fail(ex, "out of memory");
+    json_decref(dcr);
+}
+
+/*
+ * An interactive pool: the scale set first (so that every helper can add
+ * its edges to it), then its body, extensions, DCR association, rolling
+ * policy, endpoint resources and, without a subnet, its own network.
+ * Failures are sticky in ex->err.
+ */
 static int expand_scale_set(az_ex *ex, const json_t *obj, const pool_image *img)
 {
     const json_t *spec = json_object_get(obj, "spec");
@@ -768,7 +833,7 @@ static int expand_scale_set(az_ex *ex, const json_t *obj, const pool_image *img)
     const json_t *password = json_object_get(json_object_get(spec, "admin"), "password");
     int windows = strcmp(img->os, "windows") == 0;
     int entra = az_bool(spec, "entraLogin", 0);
-    json_t *res, *body, *identity, *os, *vp, *nic, *ipc, *exts, *subnet, *script = NULL;
+    json_t *res, *body, *identity, *os, *vp, *nic, *ipc, *exts, *subnet;
     int fail = 0;
 
     res = az_emit_tracked(ex, obj, VMSS_TYPE, name, json_object());
@@ -835,51 +900,9 @@ static int expand_scale_set(az_ex *ex, const json_t *obj, const pool_image *img)
     if (ex->err)
         goto out;
 
-    /* Inline extensions, by OS (design rules 5 and 7). */
-    if (windows) {
-        if (az_str(spec, "domainJoin", NULL))
-            az_push(ex, exts, windows_ad_join(ex, obj, res));
-        if (entra)
-            az_push(ex, exts, extension(&EXT_AAD_WINDOWS, NULL));
-        if (az_bool(security, "antimalware", 0))
-            az_push(ex, exts,
-                    extension(&EXT_ANTIMALWARE,
-                              json_pack("{s:b,s:s,s:{s:s,s:s,s:s,s:s}}", "AntimalwareEnabled", 1,
-                                        "RealtimeProtectionEnabled", "true",
-                                        "ScheduledScanSettings", "isEnabled", "true", "day", "7",
-                                        "time", "120", "scanType", "Quick")));
-        if (!ex->err)
-            windows_mounts(ex, obj, res, exts);
-    } else {
-        if (entra)
-            az_push(ex, exts, extension(&EXT_AAD_LINUX, NULL));
-        if (linux_boot(ex, obj, res, &script) == 0 && script) {
-            az_push(ex, exts,
-                    extension(&EXT_BOOT_LINUX, json_pack("{s:o}", "script",
-                                                         az_base64(json_string_value(script),
-                                                                   json_string_length(script)))));
-        }
-    }
-    if (monitoring && !ex->err) {
-        json_t *dcr = dcr_id(ex, obj, monitoring), *assoc;
-
-        az_push(ex, exts,
-                extension(windows ? &EXT_AMA_WINDOWS : &EXT_AMA_LINUX, ama_settings(ex, obj)));
-        assoc = dcr ? az_emit(ex, "Microsoft.Insights/dataCollectionRuleAssociations",
-                              json_sprintf("%s/providers/Microsoft.Insights/"
-                                           "dataCollectionRuleAssociations/%s-dcra",
-                                           json_string_value(json_object_get(res, "id")), name),
-                              json_object_get(res, "object"),
-                              json_pack("{s:{s:O,s:o}}", "properties", "dataCollectionRuleId", dcr,
-                                        "description",
-                                        az_mark_text(ex, json_object_get(res, "object"))))
-                    : NULL;
-        if (assoc) {
-            az_dep_json(assoc, json_object_get(res, "id"));
-            az_dep_json(assoc, dcr);
-        }
-        json_decref(dcr);
-    }
+    scale_set_extensions(ex, obj, res, exts, windows);
+    if (monitoring && !ex->err)
+        dcr_association(ex, obj, res, monitoring);
     if (strcmp(az_str(spec, "upgradePolicy", "Manual"), "Rolling") == 0 && !ex->err)
         rolling_upgrade(ex, json_object_get(body, "properties"), exts, windows);
     if (json_object_get(spec, "endpoint") && !ex->err)
@@ -887,7 +910,6 @@ static int expand_scale_set(az_ex *ex, const json_t *obj, const pool_image *img)
     if (!az_str(spec, "subnet", NULL) && !ex->err)
         emit_auto_vnet(ex, obj);
 out:
-    json_decref(script);
     json_decref(nic);
     json_decref(ipc);
     json_decref(exts);
