@@ -31,7 +31,7 @@ typedef struct {
 static const ext_def EXT_AAD_LINUX = {"AADSSHLoginForLinux", "Microsoft.Azure.ActiveDirectory",
                                       "AADSSHLoginForLinux", "1.0", 0};
 static const ext_def EXT_AAD_WINDOWS = {"AADLoginForWindows", "Microsoft.Azure.ActiveDirectory",
-                                        "AADLoginForWindows", "2.0", 0};
+                                        "AADLoginForWindows", "1.0", 0};
 static const ext_def EXT_AD_JOIN = {"JsonADDomainExtension", "Microsoft.Compute",
                                     "JsonADDomainExtension", "1.3", 0};
 static const ext_def EXT_ANTIMALWARE = {"IaaSAntimalware", "Microsoft.Azure.Security",
