@@ -303,6 +303,7 @@ static void send_lro(world *w, const char *method, const char *path, result *r)
 
     dsvm_lro_options_init(&o);
     o.poll_min_ms = 10;
+    o.poll_interval_ms = 20;
     o.timeout_ms = 5000;
     snprintf(url, sizeof(url), "%s%s", w->srv.base, path);
     memset(&req, 0, sizeof(req));
