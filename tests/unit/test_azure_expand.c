@@ -1256,6 +1256,27 @@ static void ignore_fields_annotation_becomes_body_paths(void **state)
     expect_error(objects, "ownership tag");
 }
 
+static void windows_entra_login_instead_of_domain_join(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *objects = fixture("prod.json"), *res, *vmss, *ext;
+
+    (void)state;
+    json_object_del(at(prod_object(objects, "vision-gpu"), "spec"), "domainJoin");
+    json_object_set_new(at(prod_object(objects, "vision-gpu"), "spec"), "entraLogin", json_true());
+    res = expand_objects(p, objects);
+    assert_non_null(res);
+    vmss = must(res, PROV "Microsoft.Compute/virtualMachineScaleSets/vision-gpu");
+    ext = extension(vmss, "AADLoginForWindows");
+    assert_non_null(ext);
+    assert_string_equal(str_at(ext, "properties.typeHandlerVersion"), "1.0");
+    assert_null(extension(vmss, "JsonADDomainExtension"));
+    assert_string_equal(str_at(vmss, "body.identity.type"), "SystemAssigned, UserAssigned");
+    json_decref(objects);
+    json_decref(res);
+    dsvm_plugin_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1281,6 +1302,7 @@ int main(void)
         cmocka_unit_test(assignment_scopes_and_policy_identity),
         cmocka_unit_test(missing_references_fail),
         cmocka_unit_test(ignore_fields_annotation_becomes_body_paths),
+        cmocka_unit_test(windows_entra_login_instead_of_domain_join),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
