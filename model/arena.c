@@ -113,3 +113,18 @@ char *arena_printf(arena *a, const char *fmt, ...)
     va_end(ap);
     return p;
 }
+
+void arena_adopt(arena *dst, arena *src)
+{
+    arena_chunk *c = src->head;
+
+    if (!c)
+        return;
+    while (c->next)
+        c = c->next;
+    c->next = dst->head;
+    dst->head = src->head;
+    dst->total += src->total;
+    src->head = NULL;
+    src->total = 0;
+}

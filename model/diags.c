@@ -205,3 +205,18 @@ void diags_sort(dsvm_diags *d)
     if (d->n > 1)
         qsort(d->items, d->n, sizeof(d->items[0]), cmp_entry);
 }
+
+int diags_merge(dsvm_diags *dst, const dsvm_diags *src, int file_id)
+{
+    size_t i;
+
+    if (!src)
+        return 0;
+    for (i = 0; i < src->n; i++) {
+        const dsvm_diag *g = &src->items[i].pub;
+
+        diags_add(dst, file_id, g->line, g->col, g->hint, "%s", g->message);
+    }
+    dst->errors += src->errors - src->n;
+    return 0;
+}

@@ -30,6 +30,8 @@ void arena_clear(arena *a);
 void *arena_alloc(arena *a, size_t size);
 /* Like arena_alloc, without zeroing. */
 void *arena_alloc_raw(arena *a, size_t size);
+/* Move every chunk of `src` into `dst`; `src` is left empty. */
+void arena_adopt(arena *dst, arena *src);
 char *arena_strndup(arena *a, const char *s, size_t n);
 char *arena_strdup(arena *a, const char *s);
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -71,6 +73,8 @@ void diags_vadd(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const c
 void diags_sort(dsvm_diags *d);
 /* Keep at most `max` diagnostics (0: all); later ones are only counted. */
 void diags_set_max(dsvm_diags *d, size_t max);
+/* Copy every diagnostic of `src` into `dst` under `file_id` (dropped ones are counted). */
+int diags_merge(dsvm_diags *dst, const dsvm_diags *src, int file_id);
 /* True once the list keeps no more diagnostics: callers may skip building messages. */
 bool diags_full(const dsvm_diags *d);
 const char *diags_file(const dsvm_diags *d, int file_id);

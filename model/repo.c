@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ void dsvm_limits_init(dsvm_limits *out)
     out->max_alias_nodes = 10000;
     out->max_document_nodes = 1000000;
     out->max_diags = 1000;
+    out->parse_threads = 0;
 }
 
 /* ---- finding the files ------------------------------------------------------ */
@@ -47,6 +50,7 @@ void dsvm_limits_init(dsvm_limits *out)
 typedef struct {
     char *rel;   /* path relative to the root */
     char *error; /* a problem found while walking, reported for this path */
+    uint64_t size;
 } file_entry;
 
 typedef struct {
@@ -89,7 +93,7 @@ static char *join_path(const char *a, const char *b)
     return s;
 }
 
-static int add_file(walker *w, const char *rel, const char *error)
+static int add_file(walker *w, const char *rel, const char *error, uint64_t size)
 {
     file_entry *e;
 
@@ -109,6 +113,7 @@ static int add_file(walker *w, const char *rel, const char *error)
     e = &w->files[w->n];
     e->rel = strdup(rel);
     e->error = error ? strdup(error) : NULL;
+    e->size = size;
     if (!e->rel || (error && !e->error)) {
         free(e->rel);
         free(e->error);
@@ -156,7 +161,7 @@ static int walk_entry(walker *w, const char *rel, const char *name, unsigned dep
 
         if (!real) {
             if (has_yaml_ext(name))
-                rc = add_file(w, rel, "symbolic link whose target does not exist");
+                rc = add_file(w, rel, "symbolic link whose target does not exist", 0);
             goto out;
         }
         if (!under_root(w, real)) {
@@ -168,7 +173,7 @@ static int walk_entry(walker *w, const char *rel, const char *name, unsigned dep
                 goto out;
             }
             sprintf(msg, "symbolic link leaves the manifest directory (to %s)", real);
-            rc = add_file(w, rel, msg);
+            rc = add_file(w, rel, msg, 0);
             free(msg);
             free(real);
             goto out;
@@ -185,7 +190,8 @@ static int walk_entry(walker *w, const char *rel, const char *name, unsigned dep
         else if (v == 0)
             rc = walk_dir(w, rel, depth + 1);
     } else if (has_yaml_ext(name) && !is_controller_config(name)) {
-        rc = add_file(w, rel, S_ISREG(st.st_mode) ? NULL : "not a regular file");
+        rc = add_file(w, rel, S_ISREG(st.st_mode) ? NULL : "not a regular file",
+                      (uint64_t)st.st_size);
     }
 out:
     free(full);
@@ -203,12 +209,12 @@ static int walk_dir(walker *w, const char *rel, unsigned depth)
         return -1;
     if (depth > 256) {
         free(full);
-        return add_file(w, rel, "directories nested too deeply");
+        return add_file(w, rel, "directories nested too deeply", 0);
     }
     d = opendir(full);
     free(full);
     if (!d)
-        return rel[0] ? add_file(w, rel, "directory cannot be read") : DSVM_EIO;
+        return rel[0] ? add_file(w, rel, "directory cannot be read", 0) : DSVM_EIO;
     while (rc == 0 && !w->too_many) {
         char *child;
 
@@ -341,51 +347,159 @@ static int read_file(load_ctx *c, const char *path, char **out, size_t *len_out,
     return 0;
 }
 
-static int on_doc(load_ctx *c, const ynode *root, void *payload);
+/* What the parse phase found in one file: node trees and early problems. */
+typedef struct {
+    dsvm_diags *diags; /* reading and YAML problems, file id 0 */
+    const ynode **roots;
+    size_t n_roots, cap_roots;
+    size_t n_docs; /* documents, empty ones included */
+    bool limit_hit;
+    int rc; /* -1 when out of memory */
+} file_result;
 
-static int load_file(load_ctx *c, dsvm_repo *r, const char *path, size_t *total, size_t *n_docs)
+static int collect_doc(load_ctx *c, const ynode *root, void *payload)
+{
+    file_result *fr = payload;
+
+    (void)c;
+    if (fr->n_roots == fr->cap_roots) {
+        size_t cap = fr->cap_roots ? fr->cap_roots * 2 : 16;
+        const ynode **p = realloc(fr->roots, cap * sizeof(*p));
+
+        if (!p)
+            return -1;
+        fr->roots = p;
+        fr->cap_roots = cap;
+    }
+    fr->roots[fr->n_roots++] = root;
+    return 0;
+}
+
+/*
+ * Read one file, check it (size, NUL bytes, UTF-8) and parse it into node
+ * trees allocated from `nodes`. Safe to run on several files at once: it
+ * touches only `fr` and `nodes`.
+ */
+static void parse_file(const dsvm_limits *lim, arena *nodes, const char *path, file_result *fr)
 {
     size_t len = 0, bad;
     char *buf = NULL;
     const char *nul;
+    load_ctx c;
     int rc;
 
-    rc = read_file(c, path, &buf, &len, c->limits->max_file_bytes);
-    if (rc)
-        return rc < 0 ? -1 : 0;
-    *total += len;
-    if (*total > c->limits->max_total_bytes) {
-        diags_add(c->diags, c->file_id, 0, 0, NULL,
-                  "manifests add up to more than the limit of %zu bytes",
-                  c->limits->max_total_bytes);
-        c->limit_hit = true;
-        free(buf);
-        return 1;
+    memset(&c, 0, sizeof(c));
+    if (dsvm_diags_new(&fr->diags) < 0 || diags_add_file(fr->diags, path) < 0) {
+        fr->rc = -1;
+        return;
+    }
+    diags_set_max(fr->diags, lim->max_diags);
+    c.limits = lim;
+    c.diags = fr->diags;
+    c.keep = nodes;
+    rc = read_file(&c, path, &buf, &len, lim->max_file_bytes);
+    if (rc) {
+        fr->rc = rc < 0 ? -1 : 0;
+        fr->limit_hit = c.limit_hit;
+        return;
     }
     nul = memchr(buf, '\0', len);
     if (nul) {
         uint32_t line, col;
 
         offset_to_pos(buf, (size_t)(nul - buf), &line, &col);
-        diags_add(c->diags, c->file_id, line, col, "manifests are UTF-8 text", "NUL byte in file");
-        free(buf);
-        return 0;
-    }
-    if (!text_is_utf8(buf, len, &bad)) {
+        diags_add(c.diags, 0, line, col, "manifests are UTF-8 text", "NUL byte in file");
+    } else if (!text_is_utf8(buf, len, &bad)) {
         uint32_t line, col;
 
         offset_to_pos(buf, bad, &line, &col);
-        diags_add(c->diags, c->file_id, line, col, "manifests are UTF-8 text",
-                  "invalid UTF-8 (byte 0x%02x)", (unsigned char)buf[bad]);
-        free(buf);
-        return 0;
+        diags_add(c.diags, 0, line, col, "manifests are UTF-8 text", "invalid UTF-8 (byte 0x%02x)",
+                  (unsigned char)buf[bad]);
+    } else {
+        rc = yaml_parse_buffer(&c, nodes, buf, len, &fr->n_docs, collect_doc, fr);
+        if (rc < 0)
+            fr->rc = -1;
     }
-    rc = yaml_parse_buffer(c, &r->keep, buf, len, n_docs, on_doc, r);
     free(buf);
-    if (*n_docs > c->limits->max_documents)
-        c->limit_hit = true;
-    return rc < 0 ? -1 : 0;
+    fr->limit_hit = c.limit_hit || fr->n_docs > lim->max_documents;
 }
+
+typedef struct {
+    const dsvm_limits *lim;
+    const file_entry *files;
+    char *const *paths;
+    file_result *res;
+    size_t n;
+    atomic_size_t next;
+} parse_job;
+
+typedef struct {
+    parse_job *job;
+    arena nodes;
+    pthread_t thread;
+} parse_worker;
+
+static void *parse_worker_run(void *arg)
+{
+    parse_worker *wk = arg;
+    parse_job *job = wk->job;
+
+    for (;;) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+
+        if (i >= job->n)
+            break;
+        if (!job->files[i].error && job->paths[i])
+            parse_file(job->lim, &wk->nodes, job->paths[i], &job->res[i]);
+    }
+    return NULL;
+}
+
+/*
+ * Parse files [0, n) on up to `threads` threads (the calling one included).
+ * Files are independent until their documents are checked, which happens
+ * afterwards, in file order, on the calling thread; so the result does not
+ * depend on the thread count. The workers' node arenas move into `keep`.
+ */
+static int parse_files(const dsvm_limits *lim, const file_entry *files, char *const *paths,
+                       file_result *res, size_t n, arena *keep)
+{
+    parse_worker wk[DSVM_MAX_PARSE_THREADS];
+    bool started[DSVM_MAX_PARSE_THREADS] = {false};
+    parse_job job;
+    unsigned t, threads = lim->parse_threads;
+
+    if (threads == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        threads = cpus > 0 ? (unsigned)cpus : 1;
+    }
+    if (threads > DSVM_MAX_PARSE_THREADS)
+        threads = DSVM_MAX_PARSE_THREADS;
+    if (threads > n)
+        threads = n ? (unsigned)n : 1;
+    job.lim = lim;
+    job.files = files;
+    job.paths = paths;
+    job.res = res;
+    job.n = n;
+    atomic_init(&job.next, 0);
+    for (t = 0; t < threads; t++) {
+        wk[t].job = &job;
+        arena_init(&wk[t].nodes);
+    }
+    for (t = 1; t < threads; t++)
+        started[t] = pthread_create(&wk[t].thread, NULL, parse_worker_run, &wk[t]) == 0;
+    parse_worker_run(&wk[0]);
+    for (t = 0; t < threads; t++) {
+        if (started[t])
+            pthread_join(wk[t].thread, NULL);
+        arena_adopt(keep, &wk[t].nodes);
+    }
+    return 0;
+}
+
+static int on_doc(load_ctx *c, const ynode *root, void *payload);
 
 /* ---- documents ----------------------------------------------------------------- */
 
@@ -937,7 +1051,10 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
     dsvm_repo *r = NULL;
     struct stat st;
     size_t errors_before = dsvm_diags_errors(diags);
-    size_t total = 0, n_docs = 0, i;
+    size_t n_docs = 0, n_load = 0, i;
+    uint64_t total = 0;
+    char **paths = NULL;
+    file_result *res = NULL;
     int rc = 0;
 
     if (limits)
@@ -988,7 +1105,7 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
             goto out;
         }
         qsort(w.files, w.n, sizeof(w.files[0]), cmp_files);
-    } else if (add_file(&w, dir, NULL) < 0) {
+    } else if (add_file(&w, dir, NULL, (uint64_t)st.st_size) < 0) {
         rc = dsvm_error_oom();
         goto out;
     }
@@ -998,33 +1115,74 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
         rc = dsvm_error_oom();
         goto out;
     }
+    /* the total size limit is decided up front, in file order, before reading */
+    n_load = w.n;
+    for (i = 0; i < w.n; i++) {
+        total += w.files[i].size;
+        if (total > lim.max_total_bytes) {
+            n_load = i;
+            break;
+        }
+    }
+    paths = calloc(w.n + 1, sizeof(*paths));
+    res = calloc(w.n + 1, sizeof(*res));
+    if (!paths || !res) {
+        rc = dsvm_error_oom();
+        goto out;
+    }
+    for (i = 0; i < w.n; i++) {
+        paths[i] = S_ISDIR(st.st_mode) ? join_path(dir, w.files[i].rel) : strdup(w.files[i].rel);
+        if (!paths[i]) {
+            rc = dsvm_error_oom();
+            goto out;
+        }
+    }
+    parse_files(&lim, w.files, paths, res, n_load, &r->keep);
+
     c.limits = &lim;
     c.diags = diags;
     c.keep = &r->keep;
     c.owned = r->owned;
-    for (i = 0; i < w.n; i++) {
+    for (i = 0; i < w.n && i <= n_load; i++) {
+        file_result *fr = &res[i];
         char *shown =
             S_ISDIR(st.st_mode) ? display_path(dir, w.files[i].rel) : strdup(w.files[i].rel);
-        char *full = S_ISDIR(st.st_mode) ? join_path(dir, w.files[i].rel) : strdup(w.files[i].rel);
         int fid = shown ? diags_add_file(diags, shown) : -1;
-        int lr = 0;
+        size_t k;
 
-        if (fid >= 0) {
-            c.file_id = fid;
-            c.file = arena_strdup(&r->keep, shown); /* the repo may outlive diags */
-            if (w.files[i].error)
-                diags_add(diags, fid, 0, 0, NULL, "%s", w.files[i].error);
-            else if (full)
-                lr = load_file(&c, r, full, &total, &n_docs);
-        }
+        c.file_id = fid;
+        c.file = fid >= 0 ? arena_strdup(&r->keep, shown) : NULL; /* the repo may outlive diags */
         free(shown);
-        free(full);
-        if (fid < 0 || !full || !c.file || lr < 0) {
+        if (fid < 0 || !c.file || fr->rc < 0 || diags_merge(diags, fr->diags, fid) < 0) {
             rc = dsvm_error_oom();
             goto out;
         }
         r->n_files++;
-        if (c.limit_hit && (total > lim.max_total_bytes || n_docs > lim.max_documents))
+        if (w.files[i].error) {
+            diags_add(diags, fid, 0, 0, NULL, "%s", w.files[i].error);
+            continue;
+        }
+        if (i == n_load) {
+            diags_add(diags, fid, 0, 0, NULL,
+                      "manifests add up to more than the limit of %zu bytes", lim.max_total_bytes);
+            c.limit_hit = true;
+            break;
+        }
+        n_docs += fr->n_docs;
+        if (n_docs > lim.max_documents && !fr->limit_hit) {
+            diags_add(diags, fid, 0, 0, "split the repository or raise the limit",
+                      "too many documents in all files: the limit is %zu", lim.max_documents);
+            fr->limit_hit = true;
+        }
+        for (k = 0; k < fr->n_roots; k++) {
+            if (on_doc(&c, fr->roots[k], r) < 0) {
+                rc = dsvm_error_oom();
+                goto out;
+            }
+        }
+        if (fr->limit_hit)
+            c.limit_hit = true;
+        if (n_docs > lim.max_documents)
             break;
     }
     if (w.too_many) {
@@ -1069,6 +1227,14 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
     r = NULL;
     rc = 0;
 out:
+    for (i = 0; paths && i < w.n; i++)
+        free(paths[i]);
+    free(paths);
+    for (i = 0; res && i < w.n; i++) {
+        dsvm_diags_free(res[i].diags);
+        free(res[i].roots);
+    }
+    free(res);
     free(c.refs);
     free_walker(&w);
     dsvm_repo_free(r);

@@ -49,8 +49,13 @@ typedef struct {
     size_t max_scalar_bytes;   /**< one scalar; default 1 MiB */
     size_t max_alias_nodes;    /**< nodes reachable through aliases, per document; default 10000 */
     size_t max_document_nodes; /**< nodes in one document, aliases expanded; default 1000000 */
-    size_t max_diags;          /**< errors kept before "too many errors"; default 10000 */
+    size_t max_diags;          /**< diagnostics kept (the rest are counted); default 1000 */
+    unsigned parse_threads;    /**< threads reading and parsing files; 0: one per CPU
+                                    (at most DSVM_MAX_PARSE_THREADS); 1: the caller's only */
 } dsvm_limits;
+
+/** Upper bound of dsvm_limits.parse_threads. */
+#define DSVM_MAX_PARSE_THREADS 8
 
 /** Fill `out` with the default limits. */
 void dsvm_limits_init(dsvm_limits *out);

@@ -479,6 +479,63 @@ static void skips_hidden_config_and_empty_documents(void **state)
     dsvm_repo_free(r);
 }
 
+/* Format every diagnostic of a load with `threads` parser threads, one per line. */
+static char *load_text(const char *rel, unsigned threads)
+{
+    char *path = data_path(rel);
+    dsvm_limits lim;
+    dsvm_diags *d = NULL;
+    dsvm_repo *r = NULL;
+    size_t i, len = 0;
+    char *all = calloc(1, 1);
+
+    assert_non_null(all);
+    dsvm_limits_init(&lim);
+    lim.parse_threads = threads;
+    assert_int_equal(dsvm_diags_new(&d), 0);
+    if (dsvm_repo_load(&r, path, &lim, d) == 0) {
+        for (i = 0; i < dsvm_repo_count(r); i++) {
+            const dsvm_object *o = dsvm_repo_object(r, i);
+            size_t n = strlen(o->name) + strlen(o->pos.file) + 64;
+
+            all = realloc(all, len + n);
+            assert_non_null(all);
+            len += (size_t)snprintf(all + len, n, "%s %s:%u\n", o->name, o->pos.file, o->pos.line);
+        }
+    }
+    for (i = 0; i < dsvm_diags_count(d); i++) {
+        char *line = NULL;
+
+        assert_int_equal(dsvm_diag_format(&line, dsvm_diags_get(d, i)), 0);
+        all = realloc(all, len + strlen(line) + 2);
+        assert_non_null(all);
+        len += (size_t)sprintf(all + len, "%s\n", line);
+        free(line);
+    }
+    dsvm_repo_free(r);
+    dsvm_diags_free(d);
+    free(path);
+    return all;
+}
+
+static void parse_threads_do_not_change_results(void **state)
+{
+    static const char *const cases[] = {"valid/all-kinds", "invalid/multiple-mistakes",
+                                        "invalid/duplicate-name", "invalid/pool-os-rules"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *one = load_text(cases[i], 1);
+        char *four = load_text(cases[i], 4);
+
+        assert_true(strlen(one) > 0);
+        assert_string_equal(one, four);
+        free(one);
+        free(four);
+    }
+}
+
 static void builtin_roles_table(void **state)
 {
     static const char *const roles[][2] = {
@@ -1237,6 +1294,7 @@ int main(void)
         cmocka_unit_test(windows_and_batch_pools),
         cmocka_unit_test(role_and_policy_assignments),
         cmocka_unit_test(skips_hidden_config_and_empty_documents),
+        cmocka_unit_test(parse_threads_do_not_change_results),
         cmocka_unit_test(builtin_roles_table),
         cmocka_unit_test(image_alias_table),
         cmocka_unit_test(schema_is_generated_from_tables),
