@@ -940,6 +940,30 @@ static int64_t retry_after_of(dsvm_http *h, xfer *x)
     return out;
 }
 
+/* Follow the server's count of what is left in this subscription's bucket. */
+static void observe_remaining(dsvm_http *h, xfer *x, int64_t now)
+{
+    static const char *const names[DSVM_BUCKET_COUNT] = {
+        "x-ms-ratelimit-remaining-subscription-reads",
+        "x-ms-ratelimit-remaining-subscription-writes",
+        "x-ms-ratelimit-remaining-subscription-deletes",
+    };
+    const char *v;
+    char *end;
+    long n;
+
+    if (x->bucket >= DSVM_BUCKET_COUNT)
+        return;
+    v = header_of(x->easy, names[x->bucket]);
+    if (!v)
+        return;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno || end == v || n < 0)
+        return;
+    dsvm_ratelimit_observe(h->rl, x->subscription, x->bucket, now, (double)n);
+}
+
 static void inflight_remove(dsvm_http *h, xfer *x)
 {
     xfer **pp;
@@ -983,6 +1007,8 @@ static void finish_attempt(dsvm_http *h, xfer *x, CURLcode cc)
 
     parse_answer(&a, x);
     summary = summarize(x, status, (int)cc, &a);
+    if (cc == CURLE_OK && status != 429)
+        observe_remaining(h, x, now);
 
     if (status == 401 && x->token && !x->auth_retried && h->has_auth) {
         /* one fresh token, once; not counted as an attempt */

@@ -177,6 +177,24 @@ int dsvm_ratelimit_drain(dsvm_ratelimit *rl, const char *subscription, dsvm_buck
     return 0;
 }
 
+int dsvm_ratelimit_observe(dsvm_ratelimit *rl, const char *subscription, dsvm_bucket_class cls,
+                           int64_t now_ms, double remaining)
+{
+    sub_buckets *s;
+    bucket *b;
+
+    if (cls >= DSVM_BUCKET_COUNT || remaining < 0)
+        return 0;
+    s = lookup(rl, subscription, now_ms);
+    if (!s)
+        return dsvm_error_oom();
+    b = &s->buckets[cls];
+    refill(b, &rl->limits[cls], now_ms);
+    if (remaining < b->tokens)
+        b->tokens = remaining;
+    return 0;
+}
+
 double dsvm_ratelimit_available(dsvm_ratelimit *rl, const char *subscription, dsvm_bucket_class cls,
                                 int64_t now_ms)
 {

@@ -64,6 +64,16 @@ int dsvm_ratelimit_drain(dsvm_ratelimit *rl, const char *subscription, dsvm_buck
                          int64_t now_ms, int64_t retry_after_ms);
 
 /**
+ * Lower the bucket to what the server reports it has left
+ * (x-ms-ratelimit-remaining-subscription-reads/-writes/-deletes): other
+ * clients of the same subscription spend from the same server budget. A
+ * report above the client's own count changes nothing. Returns 0 or
+ * DSVM_ENOMEM.
+ */
+int dsvm_ratelimit_observe(dsvm_ratelimit *rl, const char *subscription, dsvm_bucket_class cls,
+                           int64_t now_ms, double remaining);
+
+/**
  * Tokens currently in a bucket at `now_ms` (after refill), for metrics and
  * tests. An unknown subscription reports a full bucket.
  */

@@ -143,6 +143,27 @@ static void ratelimit_subscriptions_are_independent(void **state)
     dsvm_ratelimit_free(rl);
 }
 
+static void ratelimit_follows_the_servers_remaining_count_downwards(void **state)
+{
+    dsvm_ratelimit *rl = NULL;
+    int64_t wait;
+    int i;
+
+    (void)state;
+    assert_int_equal(dsvm_ratelimit_new(&rl, NULL), 0);
+    assert_true(take(rl, SUB, DSVM_BUCKET_WRITE, 0, &wait));
+    /* another client spent most of the budget: 3 left, not 199 */
+    assert_int_equal(dsvm_ratelimit_observe(rl, SUB, DSVM_BUCKET_WRITE, 0, 3), 0);
+    for (i = 0; i < 3; i++)
+        assert_true(take(rl, SUB, DSVM_BUCKET_WRITE, 0, &wait));
+    assert_false(take(rl, SUB, DSVM_BUCKET_WRITE, 0, &wait));
+    assert_int_equal(wait, 100);
+    /* a higher report does not add tokens */
+    assert_int_equal(dsvm_ratelimit_observe(rl, SUB, DSVM_BUCKET_WRITE, 0, 150), 0);
+    assert_false(take(rl, SUB, DSVM_BUCKET_WRITE, 0, &wait));
+    dsvm_ratelimit_free(rl);
+}
+
 static void ratelimit_rejects_bad_limits(void **state)
 {
     dsvm_bucket_limit lim[3] = {{0, 1}, {1, 1}, {1, 1}};
@@ -166,6 +187,7 @@ int main(void)
         cmocka_unit_test(ratelimit_never_hands_out_more_than_the_budget),
         cmocka_unit_test(ratelimit_drain_closes_the_bucket_until_retry_after),
         cmocka_unit_test(ratelimit_subscriptions_are_independent),
+        cmocka_unit_test(ratelimit_follows_the_servers_remaining_count_downwards),
         cmocka_unit_test(ratelimit_rejects_bad_limits),
     };
 
