@@ -1106,7 +1106,7 @@ static int expand_batch_pool(az_ex *ex, const json_t *obj, const pool_image *img
 
 int az_expand_pool(az_ex *ex, const json_t *obj)
 {
-    pool_image img;
+    pool_image img = {0};
     int rc = resolve_image(ex, obj, &img);
 
     if (rc < 0)
