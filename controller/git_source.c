@@ -56,6 +56,7 @@ typedef struct {
     int auth_missing;
     int hostkey_refused;
     char *hostkey_msg;
+    char *user_tried; /* the user name last offered to the server */
     int cache_broken;
     dsvm_source_result res;
 } op_state;
@@ -637,6 +638,9 @@ static int cred_cb(git_credential **out, const char *url, const char *username_f
     const char *ssh_user = username_from_url ? username_from_url : http_user;
 
     (void)url;
+    free(op->user_tried);
+    op->user_tried = strdup(
+        (allowed & (GIT_CREDENTIAL_SSH_KEY | GIT_CREDENTIAL_USERNAME)) ? ssh_user : http_user);
     if ((allowed & GIT_CREDENTIAL_SSH_KEY) && src->ssh_key_file) {
         if (op->key_offers++)
             return cred_refused(op);
@@ -715,7 +719,7 @@ static void init_callbacks(git_remote_callbacks *cb, op_state *op)
 }
 
 /* Turn a failed connect, ls or fetch into a message that says what to check. */
-static int remote_error(op_state *op, const char *doing, int gitrc)
+static int remote_error(op_state *op, const char *failed, int gitrc)
 {
     const dsvm_source *src = op->src;
 
@@ -723,24 +727,25 @@ static int remote_error(op_state *op, const char *doing, int gitrc)
         return fail(src, DSVM_EAUTH, "%s", op->hostkey_msg ? op->hostkey_msg : "host key refused");
     if (op->auth_refused)
         return fail(src, DSVM_EAUTH,
-                    "%s %s: the server refused the credentials of user '%s'; check "
-                    "source.auth.username and the token or key in source.auth",
-                    doing, src->url_safe, src->username ? src->username : "git");
+                    "%s: the server refused the credentials of user '%s'; check "
+                    "source.auth.username and the token (password_env or password_file) or "
+                    "ssh_key_file",
+                    src->url_safe, op->user_tried ? op->user_tried : "?");
     if (op->auth_missing)
         return fail(src, DSVM_EAUTH,
-                    "%s %s: the server asks for credentials; set source.auth.username and "
+                    "%s: the server asks for credentials; set source.auth.username and "
                     "password_env or password_file (HTTPS), or ssh_key_file (SSH)",
-                    doing, src->url_safe);
+                    src->url_safe);
     if (gitrc == GIT_EAUTH)
-        return fail(src, DSVM_EAUTH, "%s %s: authentication failed: %s; check source.auth", doing,
+        return fail(src, DSVM_EAUTH, "%s: authentication failed: %s; check source.auth",
                     src->url_safe, git_msg());
     if (gitrc == GIT_ECERTIFICATE)
         return fail(src, DSVM_EAUTH,
-                    "%s %s: the server certificate is not trusted: %s; check the system CA "
+                    "%s: the server's TLS certificate is not trusted: %s; check the system CA "
                     "certificates",
-                    doing, src->url_safe, git_msg());
+                    src->url_safe, git_msg());
     return fail(src, DSVM_ENET,
-                "%s %s: %s; check source.url, that the repository exists, and the network", doing,
+                "%s %s: %s; check source.url, that the repository exists, and the network", failed,
                 src->url_safe, git_msg());
 }
 
@@ -976,14 +981,14 @@ static int download(op_state *op, git_remote *remote, const char *extra)
         return 0;
     if (op->hostkey_refused || op->auth_refused || op->auth_missing || rc == GIT_EAUTH ||
         rc == GIT_ECERTIFICATE)
-        return remote_error(op, "fetching from", rc);
+        return remote_error(op, "cannot fetch from", rc);
     {
         const git_error *e = git_error_last();
         int klass = e ? e->klass : GIT_ERROR_NONE;
 
         if (klass == GIT_ERROR_NET || klass == GIT_ERROR_HTTP || klass == GIT_ERROR_SSH ||
             klass == GIT_ERROR_SSL)
-            return remote_error(op, "fetching from", rc);
+            return remote_error(op, "cannot fetch from", rc);
     }
     op->cache_broken = 1;
     return fail(op->src, DSVM_EIO, "fetching from %s into the Git cache %s failed: %s",
@@ -1025,7 +1030,7 @@ static int find_commit(op_state *op, const char *rev, git_oid *out)
     proxy.type = GIT_PROXY_AUTO;
     rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, &proxy, NULL);
     if (rc) {
-        rc = remote_error(op, "cannot reach the Git repository", rc);
+        rc = remote_error(op, "cannot reach", rc);
         goto out;
     }
     rc = git_remote_ls(&heads, &nheads, remote);
@@ -1666,6 +1671,7 @@ out:
     free(keep_prev);
     free(area);
     free(op.hostkey_msg);
+    free(op.user_tried);
     close(lockfd);
     return rc;
 }
@@ -1709,6 +1715,7 @@ int dsvm_source_resolve(dsvm_source_result *out, dsvm_source *src, const char *r
 out:
     free(area);
     free(op.hostkey_msg);
+    free(op.user_tried);
     close(lockfd);
     return rc;
 }

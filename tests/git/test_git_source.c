@@ -718,6 +718,80 @@ static void git_unsafe_symlink_is_refused(void **state)
     dsvm_source_free(src);
 }
 
+static void git_options_and_odd_refs(void **state)
+{
+    fixture *f = *state;
+    dsvm_source_opts o = {0};
+    dsvm_source *src = NULL;
+    dsvm_source_result r = {0}, r2 = {0};
+    char url[256];
+
+    /* Missing options. */
+    assert_int_equal(dsvm_source_new(&src, &o), DSVM_EINVALID);
+    assert_message_has("source.url");
+    o.url = f->origin;
+    assert_int_equal(dsvm_source_new(&src, &o), DSVM_EINVALID);
+    assert_null(src);
+
+    /* A tag on a tree is not a commit. */
+    run("git -C '%s' tag treetag 'main^{tree}'", f->origin);
+    src = source(f, f->origin, "treetag", "");
+    assert_int_equal(dsvm_source_fetch(&r, src), DSVM_EINVALID);
+    assert_message_has("not a commit");
+    dsvm_source_free(src);
+
+    /* The same cache given another URL is started afresh. */
+    src = source(f, f->origin, "main", "");
+    assert_int_equal(dsvm_source_fetch(&r, src), 0);
+    dsvm_source_free(src);
+    snprintf(url, sizeof(url), "file://%s", f->origin);
+    src = source(f, url, "main", "");
+    assert_int_equal(dsvm_source_fetch(&r2, src), 0);
+    assert_true(r2.recloned);
+    assert_string_equal(r2.commit, r.commit);
+    assert_false(r2.changed);
+    dsvm_source_result_clear(&r);
+    dsvm_source_result_clear(&r2);
+    dsvm_source_free(src);
+}
+
+/* Two processes fetching into one empty cache at once both succeed (flock). */
+static void git_concurrent_fetches_share_the_cache(void **state)
+{
+    fixture *f = *state;
+    dsvm_source *src;
+    dsvm_source_result r = {0};
+    pid_t child;
+    int status = 0;
+
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        dsvm_source_opts o = {0};
+        dsvm_source *c = NULL;
+        int rc;
+
+        o.url = f->origin;
+        o.ref = "main";
+        o.path = "environments/prod";
+        o.cache_dir = f->cache;
+        rc = dsvm_source_new(&c, &o);
+        if (!rc)
+            rc = dsvm_source_fetch(&r, c);
+        dsvm_source_result_clear(&r);
+        dsvm_source_free(c);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    src = source(f, f->origin, "main", "environments/prod");
+    assert_int_equal(dsvm_source_fetch(&r, src), 0);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_file(r.dir, "pool.yaml", "kind: Pool\nname: gpu\n");
+    dsvm_source_result_clear(&r);
+    dsvm_source_free(src);
+}
+
 /* ---- smart HTTP ---- */
 
 static dsvm_source *http_source(fixture *f, const char *user, const char *password)
@@ -1159,6 +1233,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(git_resolve_revision_into_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(git_last_good_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(git_unsafe_symlink_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_options_and_odd_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_concurrent_fetches_share_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(git_http_token_clone_and_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(git_http_wrong_token_is_auth_error, setup, teardown),
         cmocka_unit_test_setup_teardown(git_credentials_never_in_messages, setup, teardown),
