@@ -197,15 +197,15 @@ bool text_is_fqdn(const char *s)
 
 /*
  * A key looks like it holds a secret when, lower-cased and stripped of
- * separators, it contains "password"/"passwd" or ends in a secret word.
- * sshPublicKey and keyVault are public.
+ * separators, it contains "password"/"passwd" or ends in a secret word
+ * ("secret", "token", "key", ...). Public keys (sshPublicKey) and keyVault
+ * are not secrets.
  */
 bool text_key_is_secret(const char *key)
 {
     static const char *const suffixes[] = {
-        "secret",     "token",      "credential", "credentials", "connectionstring", "accountkey",
-        "privatekey", "apikey",     "accesskey",  "sharedkey",   "sastoken",         "signingkey",
-        "pwd",        "passphrase", "masterkey",  "primarykey",  "secondarykey",
+        "secret", "token", "credential", "credentials", "connectionstring",
+        "key",    "pwd",   "passphrase", "sastoken",    "sas",
     };
     size_t len = strlen(key), n = 0, i;
     bool secret = false;
@@ -219,8 +219,7 @@ bool text_key_is_secret(const char *key)
         buf[n++] = (char)tolower((unsigned char)key[i]);
     }
     buf[n] = '\0';
-    if (strcmp(buf, "sshpublickey") == 0 || strcmp(buf, "keyvault") == 0 ||
-        strcmp(buf, "publickey") == 0)
+    if (strcmp(buf, "keyvault") == 0 || (n >= 9 && strcmp(buf + n - 9, "publickey") == 0))
         goto out;
     secret = strstr(buf, "password") || strstr(buf, "passwd");
     for (i = 0; !secret && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {

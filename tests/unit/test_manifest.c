@@ -788,6 +788,22 @@ static void error_literal_secrets(void **state)
     expect_diags("invalid/literal-secret", e);
 }
 
+static void error_literal_secret_keys(void **state)
+{
+    static const char *const e[] = {
+        "invalid/literal-secret-keys/policy.yaml:9:17: error: literal secret in field "
+        "\"storageKey\"; write {keyVault: <vault>, secret: <name>} instead",
+        "invalid/literal-secret-keys/policy.yaml:13:16: error: literal secret in field "
+        "\"SAS_TOKEN\"; write {keyVault: <vault>, secret: <name>} instead",
+        "invalid/literal-secret-keys/policy.yaml:14:23: error: literal secret in field "
+        "\"db-password-file\"; write {keyVault: <vault>, secret: <name>} instead",
+        "invalid/literal-secret-keys/policy.yaml:15:36: error: literal secret in field "
+        "\"clientSecret\"; write {keyVault: <vault>, secret: <name>} instead",
+        NULL};
+    (void)state;
+    expect_diags("invalid/literal-secret-keys", e);
+}
+
 static void error_metadata_and_tags(void **state)
 {
     static const char *const e[] = {
@@ -1311,6 +1327,7 @@ int main(void)
         cmocka_unit_test(error_dangling_references),
         cmocka_unit_test(error_reference_cycle),
         cmocka_unit_test(error_literal_secrets),
+        cmocka_unit_test(error_literal_secret_keys),
         cmocka_unit_test(error_metadata_and_tags),
         cmocka_unit_test(error_envelope_and_yaml_keys),
         cmocka_unit_test(error_document_not_a_mapping),
