@@ -452,6 +452,11 @@ void dsvm_http_set_auth(dsvm_http *h, const dsvm_http_auth *auth)
     }
 }
 
+int dsvm_http_stopping(const dsvm_http *h)
+{
+    return h->opts.stop && *h->opts.stop;
+}
+
 const dsvm_http_stats *dsvm_http_get_stats(const dsvm_http *h)
 {
     return &h->stats;
@@ -1079,6 +1084,20 @@ int dsvm_http_run(dsvm_http *h)
         int still = 0, msgs = 0, timeout;
         CURLMsg *m;
 
+        if (dsvm_http_stopping(h) && h->waiting) {
+            int n = 0;
+
+            while (h->waiting) {
+                xfer *x = h->waiting;
+
+                remove_waiting(h, x, NULL);
+                complete(h, x, DSVM_ERROR, "cancelled: shutting down", 0, NULL);
+                n++;
+            }
+            dsvm_log_write(h->opts.log, DSVM_LOG_WARN,
+                           "shutting down: %d queued requests cancelled, %d on the wire finish", n,
+                           h->running);
+        }
         start_ready(h, now, &wake);
         if (!h->waiting && !h->running)
             break;
@@ -1147,7 +1166,7 @@ int dsvm_http_response_error(const dsvm_http_response *resp)
 
     if (resp->error) {
         dsvm_error_set(DSVM_ERRCLASS_NET, "%s", msg);
-        return resp->error == DSVM_EAUTH ? DSVM_EAUTH : DSVM_ENET;
+        return resp->error;
     }
     if (resp->status < 400)
         return 0;

@@ -16,6 +16,7 @@
 #ifndef DSVM_HTTP_H
 #define DSVM_HTTP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -77,6 +78,14 @@ typedef struct {
     const char *correlation_id;      /**< NULL: a random UUID per dsvm_http */
     const dsvm_bucket_limit *limits; /**< three bucket limits, NULL: ARM's */
     dsvm_log *log;                   /**< borrowed; NULL logs to stderr */
+    /**
+     * Optional shutdown flag, set from a SIGTERM handler. Once it is non-zero
+     * the loop starts nothing new: requests that are waiting (including
+     * retries and LRO polls) complete with DSVM_ERROR ("cancelled: shutting
+     * down"), and requests on the wire finish normally. Checked at least once
+     * a second.
+     */
+    const volatile sig_atomic_t *stop;
 } dsvm_http_options;
 
 /** One request. Everything is copied by dsvm_http_submit(). */
@@ -166,6 +175,9 @@ int dsvm_http_submit(dsvm_http *h, const dsvm_http_request *req, dsvm_http_done_
  */
 int dsvm_http_run(dsvm_http *h);
 
+/** Whether the shutdown flag of the options has been raised. */
+int dsvm_http_stopping(const dsvm_http *h);
+
 /** The counters; borrowed from `h`. */
 const dsvm_http_stats *dsvm_http_get_stats(const dsvm_http *h);
 
@@ -186,8 +198,9 @@ const char *dsvm_http_response_header(const dsvm_http_response *resp, const char
 
 /**
  * Turn a failed response (error set or status >= 400) into the thread's
- * last error and return the matching code: DSVM_ENET for no answer,
- * DSVM_EAUTH for 401/403, DSVM_ENOTFOUND for 404, DSVM_ERROR otherwise.
+ * last error and return the matching code: the response's `error` when no
+ * answer came (DSVM_ENET, DSVM_EAUTH, DSVM_ERROR for cancelled), DSVM_EAUTH
+ * for 401/403, DSVM_ENOTFOUND for 404, DSVM_ERROR otherwise.
  * Returns 0 for a 1xx-3xx answer.
  */
 int dsvm_http_response_error(const dsvm_http_response *resp);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -441,6 +442,71 @@ static void edge_expected_404_is_not_logged_as_an_error(void **state)
     result_clear(&r);
 }
 
+typedef struct {
+    result first, second;
+    volatile sig_atomic_t *stop;
+} stop_case;
+
+static void stop_after_first(const dsvm_http_response *resp, void *payload)
+{
+    stop_case *sc = payload;
+
+    on_done(resp, &sc->first);
+    *sc->stop = 1; /* what a SIGTERM handler does */
+}
+
+static void edge_stop_flag_cancels_queued_requests_and_lets_the_wire_finish(void **state)
+{
+    world *w = *state;
+    volatile sig_atomic_t stop = 0;
+    dsvm_http_options o;
+    dsvm_http *h = NULL;
+    dsvm_http_request req;
+    stop_case sc;
+    result lro = {0};
+    dsvm_lro_options lo;
+    char url[256], res[256];
+
+    memset(&sc, 0, sizeof(sc));
+    sc.stop = &stop;
+    dsvm_http_options_init(&o);
+    o.stop = &stop;
+    o.log = w->log;
+    assert_int_equal(dsvm_http_new(&h, &o), 0);
+    snprintf(url, sizeof(url), "%s/missing", w->srv.base);
+    snprintf(res, sizeof(res), "%s/res", w->srv.base);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.flags = DSVM_HTTP_EXPECT_404;
+    assert_int_equal(dsvm_http_submit(h, &req, stop_after_first, &sc), 0);
+    req.delay_ms = 300;
+    assert_int_equal(dsvm_http_submit(h, &req, on_done, &sc.second), 0);
+    /* an LRO whose first answer is on the wire: its polls are not started */
+    dsvm_lro_options_init(&lo);
+    lo.poll_min_ms = 200;
+    memset(&req, 0, sizeof(req));
+    req.method = "PUT";
+    req.url = res;
+    req.body = "{}";
+    assert_int_equal(dsvm_lro_submit(h, &req, &lo, on_lro, &lro), 0);
+    assert_int_equal(dsvm_http_run(h), 0);
+    assert_true(dsvm_http_stopping(h));
+    assert_int_equal(sc.first.status, 404);
+    assert_int_equal(sc.second.done, 1);
+    assert_int_equal(sc.second.error, DSVM_ERROR);
+    assert_string_equal(sc.second.message, "cancelled: shutting down");
+    assert_int_equal(lro.done, 1);
+    assert_int_equal(lro.error, DSVM_ERROR);
+    assert_non_null(strstr(lro.message, "cancelled: shutting down"));
+    assert_int_equal(w->srv.async_polls, 0);
+    assert_non_null(strstr(w->logbuf, "shutting down"));
+    dsvm_http_free(h);
+    result_clear(&sc.first);
+    result_clear(&sc.second);
+    result_clear(&lro);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +526,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(edge_expected_404_is_not_logged_as_an_error, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            edge_stop_flag_cancels_queued_requests_and_lets_the_wire_finish, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
