@@ -194,6 +194,7 @@ static bool tag_key_ok(const char *k)
     return !strpbrk(k, "/<>%&\\?");
 }
 
+/* A string-to-string map (labels, annotations, tags): scalars only, no duplicate keys. */
 static int parse_strmap(load_ctx *c, const ynode *v, const field_desc *f, dsvm_strmap *out,
                         json_t **jout)
 {
@@ -277,6 +278,7 @@ static int parse_strmap(load_ctx *c, const ynode *v, const field_desc *f, dsvm_s
     return rc;
 }
 
+/* Write every field's default (or DSVM_UNSET for enums) before the fields are parsed. */
 static int apply_defaults(load_ctx *c, const obj_desc *d, void *base)
 {
     size_t i;
@@ -328,6 +330,7 @@ static int apply_defaults(load_ctx *c, const obj_desc *d, void *base)
     return 0;
 }
 
+/* The JSON form of a field's default, for the spec JSON of an absent field. */
 static json_t *default_json(const field_desc *f)
 {
     switch (f->type) {
@@ -352,6 +355,7 @@ static json_t *default_json(const field_desc *f)
     }
 }
 
+/* "Kind/name" with Kind among the field's allowed kinds; queued for resolution. */
 static int parse_kindref(load_ctx *c, const ynode *v, const field_desc *f, dsvm_ref *r)
 {
     const char *slash = strchr(v->s, '/');
@@ -390,6 +394,7 @@ static int parse_kindref(load_ctx *c, const ynode *v, const field_desc *f, dsvm_
     return add_ref(c, r, NULL) < 0 ? -1 : 0;
 }
 
+/* An ARM subnet ID, or Network-name/subnet-name queued for resolution. */
 static int parse_subnet(load_ctx *c, const ynode *v, dsvm_subnet_ref *sn)
 {
     const char *s = v->s;

@@ -774,6 +774,10 @@ static const char *suggest_name(load_ctx *c, const dsvm_repo *r, dsvm_kind kind,
     return best ? arena_printf(c->keep, "did you mean \"%s\"?", best) : NULL;
 }
 
+/*
+ * Index names per kind in json objects (name -> position). A second object
+ * with a name already taken is a duplicate: it is reported and left out.
+ */
 static int build_index(load_ctx *c, dsvm_repo *r)
 {
     size_t i, k;
@@ -821,6 +825,7 @@ static int build_index(load_ctx *c, dsvm_repo *r)
     return 0;
 }
 
+/* Resolve metadata.resourceGroup and derive each object's effective location. */
 static void resolve_groups(load_ctx *c, dsvm_repo *r)
 {
     size_t i;
@@ -858,6 +863,7 @@ static bool has_subnet(obj_ext *net, const char *name)
     return names && json_object_get(names, name) != NULL;
 }
 
+/* Point every reference at its target, or report it as dangling (with a suggestion). */
 static void resolve_refs(load_ctx *c, dsvm_repo *r)
 {
     size_t i;

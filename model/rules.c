@@ -322,6 +322,7 @@ static bool identity_reads_vault(const dsvm_pool_spec *p, const dsvm_object *vau
     return false;
 }
 
+/* The admin account: reserved names, OS-specific syntax, and SSH key versus password. */
 static void pool_admin(load_ctx *c, obj_ext *o, const dsvm_pool_spec *p, bool win)
 {
     const dsvm_admin *a = p->admin;
@@ -379,6 +380,7 @@ static void pool_admin(load_ctx *c, obj_ext *o, const dsvm_pool_spec *p, bool wi
     }
 }
 
+/* Shared storage mounts: the share exists, SMB has a key, NFS is not for Windows, paths. */
 static void pool_mounts(load_ctx *c, obj_ext *o, const dsvm_pool_spec *p, bool win)
 {
     json_t *paths = json_object();
@@ -608,6 +610,7 @@ static int cmp_range(const void *a, const void *b)
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
+/* The address range of a CIDR, and whether host bits are set. */
 static void cidr_range(const char *s, uint64_t *lo, uint64_t *hi, bool *host_bits)
 {
     uint32_t addr = 0;
