@@ -744,12 +744,15 @@ int parse_object(load_ctx *c, const ynode *map, const ynode *at, const obj_desc 
 
         if (given & (1ull << fi))
             continue;
-        if (f->flags & FD_REQUIRED) {
-            if (c->depth == 0)
-                ctx_error(c, at, NULL, "missing required field \"%s\" in %s.%s", f->name,
-                          c->kind_name, d == &dsvm_metadata_desc ? "metadata" : "spec");
-            else
-                ctx_error(c, at, NULL, "missing required field \"%s\" in %s", f->name, ctx_path(c));
+        if ((f->flags & FD_REQUIRED) && (seen & (1ull << fi))) {
+            const ynode *k = NULL;
+
+            ynode_get(map, f->name, &k);
+            ctx_error(c, k ? k : at, NULL, "required field \"%s\" in %s is empty", f->name,
+                      ctx_path(c));
+            rc = 1;
+        } else if (f->flags & FD_REQUIRED) {
+            ctx_error(c, at, NULL, "missing required field \"%s\" in %s", f->name, ctx_path(c));
             rc = 1;
         } else if (j && (f->flags & FD_DEF)) {
             json_t *dj = default_json(f);

@@ -688,6 +688,17 @@ static void error_missing_required(void **state)
     expect_diags("invalid/missing-required", e);
 }
 
+static void error_empty_required_field(void **state)
+{
+    static const char *const e[] = {
+        "invalid/empty-required/pool.yaml:14:3: error: required field \"admin\" in Pool.spec is "
+        "empty",
+        "invalid/empty-required/pool.yaml:15:3: error: unknown field \"username\" in Pool.spec",
+        NULL};
+    (void)state;
+    expect_diags("invalid/empty-required", e);
+}
+
 static void error_enum_values(void **state)
 {
     static const char *const e[] = {
@@ -1320,6 +1331,7 @@ int main(void)
         cmocka_unit_test(error_unknown_field_did_you_mean),
         cmocka_unit_test(error_wrong_type),
         cmocka_unit_test(error_missing_required),
+        cmocka_unit_test(error_empty_required_field),
         cmocka_unit_test(error_enum_values),
         cmocka_unit_test(error_naming_rules),
         cmocka_unit_test(error_formats),
