@@ -442,6 +442,23 @@ static void pool_mounts(load_ctx *c, obj_ext *o, const dsvm_pool_spec *p, bool w
     json_decref(paths);
 }
 
+/* Locations compare case- and space-insensitively: "East US" is "eastus". */
+static bool same_location(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == ' ')
+            a++;
+        while (*b == ' ')
+            b++;
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return false;
+        if (!*a)
+            return true;
+        a++;
+        b++;
+    }
+}
+
 void rule_pool(load_ctx *c, obj_ext *o)
 {
     dsvm_pool_spec *p = o->pub.spec.pool;
@@ -537,6 +554,14 @@ void rule_pool(load_ctx *c, obj_ext *o)
                       name, pw->vault.name);
     }
     pool_mounts(c, o, p, win);
+    if (p->subnet && p->subnet->network.target && o->pub.location &&
+        p->subnet->network.target->location &&
+        !same_location(o->pub.location, p->subnet->network.target->location))
+        obj_error(c, o, "spec.subnet", NULL,
+                  "Pool \"%s\" is in %s but Network \"%s\" is in %s; a pool and its subnet "
+                  "must be in one location",
+                  name, o->pub.location, p->subnet->network.target->name,
+                  p->subnet->network.target->location);
     for (i = 0; i < p->identities.n; i++) {
         size_t k;
 

@@ -899,6 +899,16 @@ static void error_pool_os_rules(void **state)
     expect_diags("invalid/pool-os-rules", e);
 }
 
+static void error_pool_and_subnet_locations(void **state)
+{
+    static const char *const e[] = {
+        "invalid/pool-location/objects.yaml:41:11: error: Pool \"other\" is in West Europe but "
+        "Network \"vnet-neu\" is in northeurope; a pool and its subnet must be in one location",
+        NULL};
+    (void)state;
+    expect_diags("invalid/pool-location", e);
+}
+
 static void error_batch_rules(void **state)
 {
     static const char *const e[] = {
@@ -1344,6 +1354,7 @@ int main(void)
         cmocka_unit_test(error_envelope_and_yaml_keys),
         cmocka_unit_test(error_document_not_a_mapping),
         cmocka_unit_test(error_pool_os_rules),
+        cmocka_unit_test(error_pool_and_subnet_locations),
         cmocka_unit_test(error_batch_rules),
         cmocka_unit_test(error_storage_rules),
         cmocka_unit_test(error_mounts),
