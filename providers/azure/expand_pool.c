@@ -602,10 +602,10 @@ static int endpoint(az_ex *ex, const json_t *obj, json_t *vmss, json_t *nic, jso
         goto oom;
     json_array_foreach(json_object_get(ep, "protocols"), i, p)
     {
-        for (k = 0; k < sizeof(protocols) / sizeof(protocols[0]); k++)
+        for (k = 0; json_is_string(p) && k < sizeof(protocols) / sizeof(protocols[0]); k++)
             if (strcmp(protocols[k].name, json_string_value(p)) == 0)
                 break;
-        if (k == sizeof(protocols) / sizeof(protocols[0])) {
+        if (!json_is_string(p) || k == sizeof(protocols) / sizeof(protocols[0])) {
             az_fail(ex, "Pool/%s: unknown endpoint protocol '%s'", name,
                     json_string_value(p) ? json_string_value(p) : "?");
             goto out;

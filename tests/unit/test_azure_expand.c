@@ -919,6 +919,12 @@ static void bad_input_fails_with_a_message(void **state)
                         json_string("vnet-nowhere/pools"));
     expect_error(objects, "subnet 'vnet-nowhere/pools'");
 
+    /* found by fuzzing: a protocol that is not a string */
+    objects = fixture("prod.json");
+    json_object_set_new(at(prod_object(objects, "nlp-gpu"), "spec.endpoint"), "protocols",
+                        json_pack("[i]", 22));
+    expect_error(objects, "unknown endpoint protocol '?'");
+
     p = load();
     assert_int_equal(dsvm_plugin_expand(&out, p, "{\"instance\": \"prod\"}", "[]"), DSVM_EINVALID);
     assert_non_null(strstr(dsvm_error_last()->message, "subscription"));
