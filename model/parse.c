@@ -663,6 +663,30 @@ static int parse_value(load_ctx *c, const ynode *key, const ynode *v, const fiel
     return 0;
 }
 
+/*
+ * An unknown key that is a field one level down ("username" in Pool.spec is
+ * a field of admin) is most likely mis-indented; say so.
+ */
+static const char *misplaced_hint(load_ctx *c, const obj_desc *d, const char *key)
+{
+    size_t i, j;
+
+    for (i = 0; i < d->n_fields; i++) {
+        const field_desc *f = &d->fields[i];
+        const obj_desc *sub = f->sub;
+
+        if (f->type == FT_LIST && f->item)
+            sub = f->item->sub;
+        if (!sub || f->type == FT_SECRET)
+            continue;
+        for (j = 0; j < sub->n_fields; j++)
+            if (strcmp(sub->fields[j].name, key) == 0)
+                return arena_printf(c->keep, "\"%s\" is a field of %s; check the indentation", key,
+                                    f->name);
+    }
+    return NULL;
+}
+
 int parse_object(load_ctx *c, const ynode *map, const ynode *at, const obj_desc *d, void *base,
                  json_t **jout)
 {
@@ -706,8 +730,11 @@ int parse_object(load_ctx *c, const ynode *map, const ynode *at, const obj_desc 
             continue;
         }
         if (!f) {
-            ctx_error(c, k, did_you_mean(c, k->s, names, d->n_fields), "unknown field \"%s\" in %s",
-                      k->s, ctx_path(c));
+            const char *hint = did_you_mean(c, k->s, names, d->n_fields);
+
+            if (!hint)
+                hint = misplaced_hint(c, d, k->s);
+            ctx_error(c, k, hint, "unknown field \"%s\" in %s", k->s, ctx_path(c));
             check_literal_secrets(c, k->s, k, v);
             rc = 1;
             continue;

@@ -693,7 +693,8 @@ static void error_empty_required_field(void **state)
     static const char *const e[] = {
         "invalid/empty-required/pool.yaml:14:3: error: required field \"admin\" in Pool.spec is "
         "empty",
-        "invalid/empty-required/pool.yaml:15:3: error: unknown field \"username\" in Pool.spec",
+        "invalid/empty-required/pool.yaml:15:3: error: unknown field \"username\" in Pool.spec; "
+        "\"username\" is a field of admin; check the indentation",
         NULL};
     (void)state;
     expect_diags("invalid/empty-required", e);
