@@ -1135,3 +1135,54 @@ int dsvm_config_read_secret(char **out, const dsvm_config_secret *secret, const 
     *out = buf;
     return 0;
 }
+
+static int add_value(json_t *obj, const char *key, const dsvm_config_value *v)
+{
+    json_t *o;
+
+    if (!v->value)
+        return 0;
+    o = json_pack("{s:s,s:s}", "value", v->value, "origin", dsvm_config_origin_name(v->origin));
+    if (!o)
+        return -1;
+    if (v->origin == DSVM_CONFIG_FILE && v->line) {
+        json_object_set_new(o, "line", json_integer(v->line));
+        json_object_set_new(o, "column", json_integer(v->column));
+    }
+    if (v->origin == DSVM_CONFIG_ENV && v->env_name)
+        json_object_set_new(o, "env", json_string(v->env_name));
+    return json_object_set_new(obj, key, o);
+}
+
+json_t *dsvm_config_target_json(const dsvm_config *cfg)
+{
+    const struct {
+        const char *key;
+        const dsvm_config_value *v;
+    } rows[] = {
+        {"subscription", &cfg->target.subscription},
+        {"tenant", &cfg->target.tenant},
+        {"resource_manager", &cfg->target.resource_manager},
+        {"authority", &cfg->target.authority},
+        {"imds_endpoint", &cfg->target.imds_endpoint},
+        {"credential", &cfg->target.credential},
+        {"client_id", &cfg->target.client_id},
+        {"client_secret_env", &cfg->target.client_secret_env},
+        {"client_secret_file", &cfg->target.client_secret_file},
+        {"federated_token_file", &cfg->target.federated_token_file},
+        {"ca_file", &cfg->target.ca_file},
+        {"audience", &cfg->target.audience},
+    };
+    json_t *obj = json_object();
+    size_t i;
+
+    if (!obj)
+        return NULL;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (add_value(obj, rows[i].key, rows[i].v) < 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}

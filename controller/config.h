@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 /** Where a configuration value came from. */
 typedef enum {
     DSVM_CONFIG_UNSET = 0, /**< nowhere: the value is NULL */
@@ -136,6 +138,17 @@ const char *dsvm_config_origin_name(dsvm_config_origin origin);
 
 /** "client_secret", "managed_identity" or "workload_identity". */
 const char *dsvm_config_credential_name(dsvm_credential_kind kind);
+
+/**
+ * The target section with the origin of every value, for `dsvmops status`
+ * and /api/v1/status: {"subscription": {"value": "...", "origin": "file",
+ * "line": 11, "column": 17}, "tenant": {"value": "...", "origin": "env",
+ * "env": "AZURE_TENANT_ID"}, "authority": {..., "origin": "default"}, ...}.
+ * Unset values are left out. No secret is included: client_secret_env and
+ * client_secret_file name where the secret is. Returns a new reference, or
+ * NULL when out of memory.
+ */
+json_t *dsvm_config_target_json(const dsvm_config *cfg);
 
 /**
  * Read a secret named by `secret`: the variable's value from `envp` (NULL

@@ -198,6 +198,41 @@ static void config_env_fills_what_the_file_leaves_out(void **state)
     free(path);
 }
 
+static void config_target_json_shows_where_each_value_came_from(void **state)
+{
+    char *path = fixture("minimal.yaml");
+    char *const env[] = {"AZURE_TENANT_ID=tenant-from-env", "AZURE_CLIENT_ID=c",
+                         "AZURE_CLIENT_SECRET=never-shown", NULL};
+    dsvm_config *cfg = NULL;
+    json_t *j;
+    char *text;
+
+    (void)state;
+    assert_int_equal(dsvm_config_load(&cfg, path, env), 0);
+    j = dsvm_config_target_json(cfg);
+    assert_non_null(j);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "subscription"), "origin")), "file");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "subscription"), "line")), 3);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "tenant"), "origin")),
+                        "env");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "tenant"), "env")),
+                        "AZURE_TENANT_ID");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "authority"), "origin")), "default");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "client_secret_env"), "value")),
+        "AZURE_CLIENT_SECRET");
+    assert_null(json_object_get(j, "ca_file"));
+    text = json_dumps(j, 0);
+    assert_null(strstr(text, "never-shown"));
+    free(text);
+    json_decref(j);
+    dsvm_config_free(cfg);
+    free(path);
+}
+
 static void config_without_credentials_uses_managed_identity(void **state)
 {
     char *path = fixture("minimal.yaml");
@@ -314,6 +349,7 @@ int main(void)
         cmocka_unit_test(config_unknown_key_has_position_and_hint),
         cmocka_unit_test(config_rejects_literal_secret_with_position),
         cmocka_unit_test(config_env_fills_what_the_file_leaves_out),
+        cmocka_unit_test(config_target_json_shows_where_each_value_came_from),
         cmocka_unit_test(config_without_credentials_uses_managed_identity),
         cmocka_unit_test(config_workload_identity_from_env),
         cmocka_unit_test(config_missing_subscription_says_how_to_set_it),
