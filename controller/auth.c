@@ -342,8 +342,12 @@ static int hook_get(const char **out, const char *audience, void *payload)
             return DSVM_EAUTH;
         }
         rc = fetch(a, e);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) {
+            /* hold the failure so the waiting requests fail alike, without a retry storm */
+            a->stats.token_failures++;
+            set_entry_error(e, dsvm_error_last()->message);
+            return rc == DSVM_ENOMEM ? rc : DSVM_EAUTH;
+        }
     }
     /* a still-valid token serves while its successor is fetched */
     if (e->token && now < e->expires_ms - 1000) {

@@ -1039,7 +1039,7 @@ static void finish_attempt(dsvm_http *h, xfer *x, CURLcode cc)
             x->pnf_deadline_ms = now + h->opts.principal_not_found_ms;
         retry = now < x->pnf_deadline_ms;
     }
-    if (status == 429 || status == 503)
+    if (status == 408 || status == 429 || status >= 500)
         retry_after = retry_after_of(h, x);
     if (status == 429) {
         /* the server's bucket is empty: ours must be too */

@@ -390,6 +390,38 @@ static void transport_workload_identity_sends_the_assertion(void **state)
     unlink(path);
 }
 
+static void transport_workload_identity_without_its_token_file_fails_clearly(void **state)
+{
+    static const char *const args[] = {"--federated", "wi-client", NULL};
+    dsvm_auth_options a;
+    world *w = *state;
+    result r[3];
+    int i;
+
+    memset(r, 0, sizeof(r));
+    world_start(w, args, NULL);
+    memset(&a, 0, sizeof(a));
+    a.kind = DSVM_CREDENTIAL_WORKLOAD_IDENTITY;
+    a.authority = w->sim.url;
+    a.tenant = TENANT;
+    a.client_id = "wi-client";
+    a.assertion_file = "/nonexistent/azure/tokens/azure-identity-token";
+    assert_int_equal(dsvm_auth_new(&w->auth, w->h, &a), 0);
+    for (i = 0; i < 3; i++)
+        submit(w, "GET", list_rgs, NULL, DSVM_BUCKET_READ, 0, &r[i]);
+    assert_int_equal(dsvm_http_run(w->h), 0);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(r[i].error, DSVM_EAUTH);
+        assert_non_null(
+            strstr(r[i].message, "cannot read the federated token file /nonexistent/azure"));
+    }
+    assert_int_equal(dsvm_auth_get_stats(w->auth)->token_failures, 1);
+    assert_int_equal(armsim_stat(&w->sim, "token_requests.total"), 0);
+    assert_int_equal(armsim_stat(&w->sim, "requests.total"), 0);
+    for (i = 0; i < 3; i++)
+        result_clear(&r[i]);
+}
+
 /* ---- token lifetime ---- */
 
 static void transport_refreshes_the_token_before_it_expires_mid_run(void **state)
@@ -857,6 +889,9 @@ int main(void)
                                         world_teardown),
         cmocka_unit_test_setup_teardown(transport_workload_identity_sends_the_assertion,
                                         world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(
+            transport_workload_identity_without_its_token_file_fails_clearly, world_setup,
+            world_teardown),
         cmocka_unit_test_setup_teardown(transport_refreshes_the_token_before_it_expires_mid_run,
                                         world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(transport_retries_once_with_a_fresh_token_after_401,
