@@ -698,7 +698,14 @@ static void parse_alerts(ctx *c, dsvm_config *cfg, yaml_node_t *root)
         else
             a->kind = (dsvm_alert_kind)k;
         free(kind);
-        get_str(c, m, "url", "alerts[]", &a->url);
+        kn = get_str(c, m, "url", "alerts[]", &a->url);
+        if (kn && a->kind != DSVM_ALERT_WEBHOOK)
+            /* Slack and Teams webhook URLs carry their own access token */
+            add_error(c, kn,
+                      "alerts[].url of a %s alert would put a secret in the configuration file "
+                      "(the URL carries its token); name where it is instead: \"url_env: "
+                      "VARIABLE\" or \"url_file: PATH\"",
+                      kinds[a->kind]);
         get_secret(c, m, "url", "alerts[]", &a->url_secret);
         get_secret(c, m, "secret", "alerts[]", &a->secret);
         if (!a->url && !a->url_secret.env && !a->url_secret.file)

@@ -156,6 +156,26 @@ static void config_rejects_literal_secret_with_position(void **state)
     free(path);
 }
 
+static void config_rejects_literal_slack_webhook_url(void **state)
+{
+    char *path = fixture("slack-literal-url.yaml");
+    dsvm_config *cfg = NULL;
+    const char *msg;
+    char want[512];
+
+    (void)state;
+    assert_int_equal(dsvm_config_load(&cfg, path, empty_env), DSVM_EINVALID);
+    msg = dsvm_error_last()->message;
+    snprintf(want, sizeof(want), "%s:7:10: error: alerts[].url of a slack alert would put a secret",
+             path);
+    assert_non_null(strstr(msg, want));
+    assert_non_null(strstr(msg, "\"url_env: VARIABLE\""));
+    assert_null(strstr(msg, "XXXXSECRET"));
+    /* a generic webhook URL is not a secret: only one error */
+    assert_null(strchr(msg, '\n'));
+    free(path);
+}
+
 static void config_env_fills_what_the_file_leaves_out(void **state)
 {
     char *path = fixture("minimal.yaml");
@@ -348,6 +368,7 @@ int main(void)
         cmocka_unit_test(config_reads_every_section),
         cmocka_unit_test(config_unknown_key_has_position_and_hint),
         cmocka_unit_test(config_rejects_literal_secret_with_position),
+        cmocka_unit_test(config_rejects_literal_slack_webhook_url),
         cmocka_unit_test(config_env_fills_what_the_file_leaves_out),
         cmocka_unit_test(config_target_json_shows_where_each_value_came_from),
         cmocka_unit_test(config_without_credentials_uses_managed_identity),
