@@ -27,6 +27,8 @@
 #define FETCH_HEADS "+refs/heads/*:refs/remotes/origin/*"
 #define FETCH_TAGS  "+refs/tags/*:refs/tags/*"
 #define WANTED_REF  "refs/dsvmops/wanted"
+/* Each fetch adds a pack and libgit2 cannot repack: past this many, clone afresh. */
+#define MAX_PACKS 50
 
 struct dsvm_source {
     char *url;
@@ -785,9 +787,34 @@ static int recreate_cache(op_state *op)
     return 0;
 }
 
+/* How many packs the cache holds. */
+static int count_packs(const char *repo_dir)
+{
+    char *dir = fmt_alloc("%s/objects/pack", repo_dir);
+    DIR *d = dir ? opendir(dir) : NULL;
+    int n = 0;
+
+    if (d) {
+        for (;;) {
+            struct dirent *de = readdir(d);
+            size_t len;
+
+            if (!de)
+                break;
+            len = strlen(de->d_name);
+            if (len > 5 && !strcmp(de->d_name + len - 5, ".pack"))
+                n++;
+        }
+        closedir(d);
+    }
+    free(dir);
+    return n;
+}
+
 /*
  * Open the cache, or create it. A cache that does not open, whose HEAD
- * cannot be read, or that was made for another URL is started afresh.
+ * cannot be read, that was made for another URL, or that has piled up more
+ * than MAX_PACKS packs is started afresh.
  */
 static int open_cache(op_state *op)
 {
@@ -803,7 +830,7 @@ static int open_cache(op_state *op)
     if (!fresh && git_repository_open_bare(&repo, src->repo_dir) == 0 &&
         git_reference_lookup(&head, repo, "HEAD") == 0 && git_repository_config(&cfg, repo) == 0 &&
         git_config_get_string_buf(&url, cfg, "dsvmops.url") == 0 && url.ptr &&
-        strcmp(url.ptr, src->url_safe) == 0)
+        strcmp(url.ptr, src->url_safe) == 0 && count_packs(src->repo_dir) <= MAX_PACKS)
         healthy = 1;
     git_buf_dispose(&url);
     git_config_free(cfg);
@@ -1672,6 +1699,7 @@ out:
     free(area);
     free(op.hostkey_msg);
     free(op.user_tried);
+    close_cache(src);
     close(lockfd);
     return rc;
 }
@@ -1716,6 +1744,7 @@ out:
     free(area);
     free(op.hostkey_msg);
     free(op.user_tried);
+    close_cache(src);
     close(lockfd);
     return rc;
 }

@@ -18,6 +18,10 @@
  *     cache_dir/revisions/NAME/       the same for dsvm_source_resolve()
  *     cache_dir/last-good             the SHA and NAME of the last good fetch
  *
+ * Each fetch that downloads adds a pack to the cache, and libgit2 cannot
+ * repack; a cache with more than 50 packs is cloned afresh. The repository
+ * is opened for each fetch or resolve and closed after it.
+ *
  * A checkout directory is written under a temporary name and renamed into
  * place, so a directory that exists is complete. It is not modified after
  * that; callers may read it while a later fetch runs. A fetch keeps the new
@@ -60,8 +64,21 @@
  * "@revoked" markers are understood; "@cert-authority" lines are ignored.
  * An unknown host or a different key refuses the connection.
  *
- * Not thread-safe: use one dsvm_source per thread. Network operations use
- * libgit2's own timeouts (libgit2 1.5 has no connect timeout setting).
+ * HTTP(S). The server's challenge is answered once with username and
+ * password (the token); a second challenge means the credentials were
+ * refused (DSVM_EAUTH). TLS certificates are checked by libgit2 against the
+ * system CA store. Proxies come from libgit2's automatic detection
+ * (http.proxy, http_proxy and https_proxy).
+ *
+ * The URL is used as written: url.NAME.insteadOf rules from Git
+ * configuration are not applied.
+ *
+ * Several processes may share cache_dir: fetches and resolves hold an
+ * exclusive flock() on cache_dir/lock. Within a process, a dsvm_source is
+ * not thread-safe; use one per thread. libgit2 1.5 has no connect or read
+ * timeout setting, so a host that drops packets holds a fetch until the
+ * operating system gives up on the connection. libgit2 may write to a
+ * socket whose peer has gone: the program should ignore SIGPIPE.
  */
 #ifndef DSVM_GIT_SOURCE_H
 #define DSVM_GIT_SOURCE_H

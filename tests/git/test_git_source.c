@@ -755,6 +755,33 @@ static void git_options_and_odd_refs(void **state)
     dsvm_source_free(src);
 }
 
+/* A cache that has piled up packs is cloned afresh into one. */
+static void git_many_packs_are_collapsed(void **state)
+{
+    fixture *f = *state;
+    dsvm_source *src = source(f, f->origin, "main", "environments/prod");
+    dsvm_source_result r = {0};
+    char out[64], cmd[512];
+
+    assert_int_equal(dsvm_source_fetch(&r, src), 0);
+    dsvm_source_result_clear(&r);
+    /* 60 more packs: copies of the one there, under other names. */
+    run("cd '%s/repo.git/objects/pack' && p=$(ls *.pack) && b=${p%%.pack} && "
+        "for i in $(seq 10 69); do n=pack-$(printf %%040d $i); cp $b.pack $n.pack; "
+        "cp $b.idx $n.idx; done",
+        f->cache);
+    commit_file(f, "environments/prod/pool.yaml", "kind: Pool\nname: gpu\nsize: 4\n");
+    assert_int_equal(dsvm_source_fetch(&r, src), 0);
+    assert_true(r.recloned);
+    assert_true(r.changed);
+    assert_file(r.dir, "pool.yaml", "kind: Pool\nname: gpu\nsize: 4\n");
+    snprintf(cmd, sizeof(cmd), "ls '%s/repo.git/objects/pack' | grep -c 'pack$'", f->cache);
+    run_out(out, sizeof(out), cmd);
+    assert_string_equal(out, "1");
+    dsvm_source_result_clear(&r);
+    dsvm_source_free(src);
+}
+
 /* Two processes fetching into one empty cache at once both succeed (flock). */
 static void git_concurrent_fetches_share_the_cache(void **state)
 {
@@ -1234,6 +1261,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(git_last_good_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(git_unsafe_symlink_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(git_options_and_odd_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_many_packs_are_collapsed, setup, teardown),
         cmocka_unit_test_setup_teardown(git_concurrent_fetches_share_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(git_http_token_clone_and_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(git_http_wrong_token_is_auth_error, setup, teardown),
