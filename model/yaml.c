@@ -222,7 +222,10 @@ int yaml_parse_buffer(load_ctx *c, arena *nodes, const char *buf, size_t len, si
                 break;
             }
             node->len = (uint32_t)ev.data.scalar.length;
-            node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            /* "!!str 42" is a string, like "42" */
+            node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                          !(ev.data.scalar.tag &&
+                            strcmp((const char *)ev.data.scalar.tag, YAML_STR_TAG) == 0);
             anchor = (const char *)ev.data.scalar.anchor;
             break;
         case YAML_SEQUENCE_START_EVENT:
