@@ -884,6 +884,14 @@ static void dcr_associations_handle(struct ctx *c, struct call *k, struct resp *
     list_page(c, k, items, r);
 }
 
+static void autoscale_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    (void)c;
+    (void)old;
+    if (!json_path_get(body, "properties.name"))
+        json_path_set(body, "properties.name", json_string(k->name));
+}
+
 /* ---- Authorization ---- */
 
 static const char *trailing_guid(const char *id)
@@ -978,6 +986,7 @@ static const char *const req_policy[] = {"properties.policyDefinitionId", NULL};
 static const char *const req_ext[] = {"properties.publisher", "properties.type",
                                       "properties.typeHandlerVersion", NULL};
 static const char *const req_dcra[] = {NULL};
+static const char *const req_autoscale[] = {"location", "properties.profiles", NULL};
 
 #define TRACKED (F_TRACKED | F_LISTED)
 
@@ -1208,6 +1217,14 @@ static const struct rtype rules[] = {
      .put_create = 201,
      .put_update = 200,
      .required = req_dcra},
+    {.type = "Microsoft.Insights/autoscalesettings",
+     .min_api = "2015-04-01",
+     .flags = TRACKED | F_NOPROVSTATE,
+     .put_create = 201,
+     .put_update = 200,
+     .required = req_autoscale,
+     .defaults = "{\"properties\":{\"enabled\":true,\"notifications\":[]}}",
+     .populate = autoscale_populate},
     {.type = "Microsoft.Authorization/roleAssignments",
      .min_api = "2015-07-01",
      .flags = F_EXTENSION | F_NOPATCH | F_DELETE_BODY | F_HIER_LIST | F_NOPROVSTATE,

@@ -85,6 +85,31 @@ class Monitoring(unittest.TestCase):
             la.workspaces.get(RG, "ds-logs")
 
 
+class Autoscale(unittest.TestCase):
+    def test_autoscale_settings(self):
+        mon = client(MonitorManagementClient, SIM)
+        target = rg_path(RG) + "/providers/Microsoft.Compute/virtualMachineScaleSets/pool"
+        body = {"location": "northeurope", "target_resource_uri": target, "profiles": [{
+            "name": "default", "capacity": {"minimum": "1", "maximum": "5", "default": "1"},
+            "rules": [{"metric_trigger": {"metric_name": "Percentage CPU",
+                                          "metric_resource_uri": target, "time_grain": "PT1M",
+                                          "statistic": "Average", "time_window": "PT5M",
+                                          "time_aggregation": "Average", "operator": "GreaterThan",
+                                          "threshold": 75},
+                       "scale_action": {"direction": "Increase", "type": "ChangeCount",
+                                        "value": "1", "cooldown": "PT5M"}}]}]}
+        got = mon.autoscale_settings.create_or_update(RG, "pool-autoscale", body)
+        self.assertTrue(got.enabled)  # server default
+        self.assertEqual(got.profiles[0].capacity.maximum, "5")
+        upd = mon.autoscale_settings.update(RG, "pool-autoscale", {"enabled": False})
+        self.assertFalse(upd.enabled)
+        self.assertEqual([a.name for a in mon.autoscale_settings.list_by_resource_group(RG)],
+                         ["pool-autoscale"])
+        mon.autoscale_settings.delete(RG, "pool-autoscale")
+        with self.assertRaises(ResourceNotFoundError):
+            mon.autoscale_settings.get(RG, "pool-autoscale")
+
+
 class RoleAssignments(unittest.TestCase):
     def setUp(self):
         self.auth = client(AuthorizationManagementClient, SIM)
