@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "auth.h"
 #include "dsvmops/error.h"
@@ -197,6 +198,8 @@ static void on_token(const dsvm_http_response *r, void *payload)
     e->refresh_ms = e->expires_ms - dsvm_auth_refresh_margin_ms(lifetime * 1000);
     free(e->error);
     e->error = NULL;
+    /* jansson's copy of the token goes with the parse tree: wipe it first */
+    OPENSSL_cleanse((char *)json_string_value(tok), strlen(json_string_value(tok)));
     json_decref(j);
     return;
 fail:

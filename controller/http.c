@@ -363,7 +363,7 @@ int dsvm_http_new(dsvm_http **out, const dsvm_http_options *opts)
     dsvm_http *h;
     unsigned char rnd[24];
     FILE *f;
-    int rc = 0;
+    int rc = 0, curl_ready = 0;
 
     h = calloc(1, sizeof(*h));
     if (!h)
@@ -414,6 +414,7 @@ int dsvm_http_new(dsvm_http **out, const dsvm_http_options *opts)
         rc = DSVM_ERROR;
         goto out;
     }
+    curl_ready = 1;
     h->multi = curl_multi_init();
     h->share = curl_share_init();
     if (!h->multi || !h->share) {
@@ -437,6 +438,8 @@ out:
         dsvm_ratelimit_free(h->rl);
         free(h->ca_file);
         free(h);
+        if (curl_ready)
+            curl_global_cleanup();
     }
     return rc;
 }
