@@ -98,6 +98,7 @@ struct ctx {
     char *base_url; /* e.g. http://127.0.0.1:8443 */
     unsigned latency_ms;
     unsigned lro_ms;
+    unsigned principal_lag_ms; /* new identities are unknown to role assignments this long */
     unsigned page_size;
     long token_ttl;
     int throttle_on;

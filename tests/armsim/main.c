@@ -29,6 +29,8 @@ static const char usage[] =
     "  --client ID:SECRET       register a service principal (repeatable)\n"
     "  --federated ID           accept client_assertion JWTs for ID (repeatable)\n"
     "  --token-ttl SECONDS      lifetime of issued tokens (default 3600)\n"
+    "  --principal-lag-ms N     role assignments to an identity younger than N ms fail\n"
+    "                           with PrincipalNotFound, like Entra replication (default 0)\n"
     "  --threads N              server threads (default 2)\n"
     "  --help                   show this help\n"
     "\n"
@@ -163,6 +165,10 @@ int main(int argc, char **argv)
             if (parse_uint(a, arg, 100000000, &v) < 0)
                 goto out;
             c.token_ttl = (long)v;
+        } else if (strcmp(a, "--principal-lag-ms") == 0) {
+            if (parse_uint(a, arg, 3600000, &v) < 0)
+                goto out;
+            c.principal_lag_ms = (unsigned)v;
         } else if (strcmp(a, "--threads") == 0) {
             if (parse_uint(a, arg, 64, &v) < 0 || v == 0)
                 goto out;

@@ -78,6 +78,10 @@ static void uami_populate(struct ctx *c, struct call *k, json_t *body, json_t *o
     json_path_set(body, "properties.tenantId", json_string(ARMSIM_TENANT));
     keep_or_uuid(c, body, old, "properties.principalId");
     keep_or_uuid(c, body, old, "properties.clientId");
+    if (!json_is_object(json_object_get(body, "_armsim")))
+        json_object_set_new(body, "_armsim", json_object());
+    if (!json_object_get(json_object_get(body, "_armsim"), "created_ms"))
+        json_object_set_new(json_object_get(body, "_armsim"), "created_ms", json_integer(now_ms()));
 }
 
 /* ---- Key Vault ---- */
@@ -664,6 +668,23 @@ static void storage_populate(struct ctx *c, struct call *k, json_t *body, json_t
                             : "Standard"));
 }
 
+static int storage_validate(struct ctx *c, struct call *k, json_t *body, json_t *old,
+                            struct resp *r)
+{
+    json_t *other;
+    (void)body;
+    if (old)
+        return 0;
+    other = find_by_name(c, "Microsoft.Storage/storageAccounts", k->name);
+    if (other) {
+        resp_error(r, 409, "StorageAccountAlreadyTaken",
+                   "The storage account named %s is already taken.", k->name);
+        json_decref(other);
+        return -1;
+    }
+    return 0;
+}
+
 static int storage_action(struct ctx *c, struct call *k, const char *action, struct resp *r)
 {
     json_t *acct;
@@ -908,6 +929,27 @@ static int role_validate(struct ctx *c, struct call *k, json_t *body, json_t *ol
     const char *principal = json_string_value(json_path_get(body, "properties.principalId"));
     sqlite3_stmt *st;
     int rc = 0;
+    if (c->principal_lag_ms && principal) {
+        static const char sql_p[] =
+            "SELECT json_extract(body, '$._armsim.created_ms') FROM resources WHERE type ="
+            " 'microsoft.managedidentity/userassignedidentities' AND"
+            " lower(json_extract(body, '$.properties.principalId')) = lower(?)";
+        sqlite3_stmt *sp = store_stmt(c, sql_p);
+        int young = 0;
+        sqlite3_bind_text(sp, 1, principal, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(sp) == SQLITE_ROW)
+            young = sqlite3_column_int64(sp, 0) + c->principal_lag_ms > now_ms();
+        sqlite3_reset(sp);
+        if (young) {
+            resp_error(r, 400, "PrincipalNotFound",
+                       "Principal %s does not exist in the directory %s. Check that you have the "
+                       "correct principal ID. If you are creating this principal and then "
+                       "immediately assigning a role, this error might be related to a "
+                       "replication delay.",
+                       principal, ARMSIM_TENANT);
+            return -1;
+        }
+    }
     if (old) {
         const char *orole = json_string_value(json_path_get(old, "properties.roleDefinitionId"));
         const char *oprin = json_string_value(json_path_get(old, "properties.principalId"));
@@ -1105,6 +1147,7 @@ static const struct rtype rules[] = {
                  "\"TLS1_0\",\"allowBlobPublicAccess\":false,\"encryption\":{\"keySource\":"
                  "\"Microsoft.Storage\",\"services\":{\"file\":{\"enabled\":true,\"keyType\":"
                  "\"Account\"},\"blob\":{\"enabled\":true,\"keyType\":\"Account\"}}}}}",
+     .validate = storage_validate,
      .populate = storage_populate,
      .action = storage_action},
     {.type = "Microsoft.Storage/storageAccounts/fileServices",

@@ -158,6 +158,15 @@ class Storage(unittest.TestCase):
                          .name_available)
         self.assertTrue(cna({"name": "dsvmfree", "type": "Microsoft.Storage/storageAccounts"})
                         .name_available)
+        # names are global: another group cannot take it
+        client(ResourceManagementClient, SIM).resource_groups.create_or_update(
+            "bs-other", {"location": "japaneast"})
+        with self.assertRaises(HttpResponseError) as cm:
+            sa.begin_create("bs-other", "dsvmtaken", {"location": "japaneast",
+                                                      "kind": "StorageV2",
+                                                      "sku": {"name": "Standard_LRS"}}).result()
+        self.assertEqual(cm.exception.status_code, 409)
+        self.assertEqual(cm.exception.error.code, "StorageAccountAlreadyTaken")
         bad = cna({"name": "Bad_Name", "type": "Microsoft.Storage/storageAccounts"})
         self.assertFalse(bad.name_available)
         self.assertEqual(bad.reason, "AccountNameInvalid")

@@ -243,6 +243,19 @@ class Errors(unittest.TestCase):
         self.assertEqual(status, 400)
         self.assertEqual(body["error"]["code"], "NoRegisteredProviderFound")
 
+    def test_sdk_honours_429_retry_after(self):
+        import time
+        rm = client(ResourceManagementClient, SIM)
+        rm.resource_groups.create_or_update("core-429", {"location": "eastus"})
+        st, _, _ = SIM.request("POST", "/_armsim/faults", body={
+            "method": "GET", "type": "Microsoft.Resources/resourceGroups", "name": "core-429",
+            "status": 429, "retry_after": 1, "count": 1})
+        self.assertEqual(st, 201)
+        t0 = time.time()
+        self.assertEqual(rm.resource_groups.get("core-429").name, "core-429")
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        SIM.request("DELETE", "/_armsim/faults")
+
     def test_sdk_without_valid_credentials(self):
         from harness import ArmsimCredential
         bad = ArmsimCredential(SIM, secret="wrong")

@@ -3,6 +3,7 @@ rules and associations, role assignments and policy assignments at subscription,
 group and resource scope."""
 
 import sys
+import time
 import unittest
 
 from harness import SUB, Armsim, client, rg_path, CLIENT, SECRET
@@ -149,6 +150,27 @@ class RoleAssignments(unittest.TestCase):
         self.assertIsNone(ra.delete(UAMI.id, names[2]))  # 204
         with self.assertRaises(ResourceNotFoundError):
             ra.get(UAMI.id, names[2])
+
+    def test_principal_not_found_while_replicating(self):
+        sim = Armsim("--principal-lag-ms", "1500", "--throttle", "off",
+                     "--client", "%s:%s" % (CLIENT, SECRET))
+        try:
+            client(ResourceManagementClient, sim).resource_groups.create_or_update(
+                "lag", {"location": "westus"})
+            ident = client(ManagedServiceIdentityClient, sim).user_assigned_identities \
+                .create_or_update("lag", "fresh", {"location": "westus"})
+            ra = client(AuthorizationManagementClient, sim).role_assignments
+            body = {"role_definition_id": role_def(READER), "principal_id": ident.principal_id,
+                    "principal_type": "ServicePrincipal"}
+            with self.assertRaises(HttpResponseError) as cm:
+                ra.create(rg_path("lag"), "7a9e0000-0000-4000-8000-000000000001", body)
+            self.assertEqual(cm.exception.status_code, 400)
+            self.assertEqual(cm.exception.error.code, "PrincipalNotFound")
+            time.sleep(1.6)
+            got = ra.create(rg_path("lag"), "7a9e0000-0000-4000-8000-000000000001", body)
+            self.assertEqual(got.principal_id, ident.principal_id)
+        finally:
+            sim.stop()
 
     def test_role_change_refused(self):
         ra = self.auth.role_assignments
