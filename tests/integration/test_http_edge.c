@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "dsvmops/error.h"
 #include "http.h"
 #include "log.h"
@@ -38,7 +39,12 @@ typedef struct {
     int delete_polls;
     int body_polls;
     int authorization_seen;
+    int token_posts;
+    int secret_gets;
     char correlation[64];
+    char upload[1024];
+    size_t upload_len;
+    char last_form[1024];
 } server;
 
 typedef struct {
@@ -88,12 +94,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     int rc = MHD_NO;
 
     (void)version;
-    (void)upload;
     if (!*con_cls) {
         *con_cls = s;
+        pthread_mutex_lock(&s->mu);
+        s->upload_len = 0;
+        pthread_mutex_unlock(&s->mu);
         return MHD_YES;
     }
     if (*upload_size) {
+        pthread_mutex_lock(&s->mu);
+        if (s->upload_len + *upload_size < sizeof(s->upload)) {
+            memcpy(s->upload + s->upload_len, upload, *upload_size);
+            s->upload_len += *upload_size;
+        }
+        s->upload[s->upload_len] = '\0';
+        pthread_mutex_unlock(&s->mu);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -107,7 +122,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))
         s->authorization_seen++;
 
-    if (!strcmp(url, "/pnf") && !strcmp(method, "PUT")) {
+    if (!strcmp(url, "/t1/oauth2/v2.0/token") && !strcmp(method, "POST")) {
+        const char *h[] = {"Retry-After", "0", NULL};
+
+        s->token_posts++;
+        snprintf(s->last_form, sizeof(s->last_form), "%s", s->upload);
+        if (s->token_posts == 1)
+            rc = answer(c, 503, "{\"error\":\"temporarily_unavailable\"}", h);
+        else
+            rc = answer(c, 200,
+                        "{\"token_type\":\"Bearer\",\"expires_in\":\"3600\","
+                        "\"access_token\":\"tok-edge-123\"}",
+                        NULL);
+    } else if (!strcmp(url, "/secrets/domain-join")) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+
+        s->secret_gets++;
+        if (auth && !strcmp(auth, "Bearer tok-edge-123"))
+            rc = answer(c, 200, "{\"value\":\"s3cr3t-value\",\"id\":\"x\"}", NULL);
+        else
+            rc = answer(c, 401, "{\"error\":{\"code\":\"Unauthorized\",\"message\":\"no\"}}", NULL);
+    } else if (!strcmp(url, "/pnf") && !strcmp(method, "PUT")) {
         if (s->pnf_left != 0) {
             if (s->pnf_left > 0)
                 s->pnf_left--;
@@ -442,6 +477,53 @@ static void edge_expected_404_is_not_logged_as_an_error(void **state)
     result_clear(&r);
 }
 
+static void edge_key_vault_token_uses_the_vault_scope_and_survives_a_503(void **state)
+{
+    world *w = *state;
+    dsvm_auth *auth = NULL;
+    dsvm_auth_options a;
+    dsvm_http_request req;
+    result r = {0};
+    char url[256];
+
+    memset(&a, 0, sizeof(a));
+    a.kind = DSVM_CREDENTIAL_CLIENT_SECRET;
+    a.authority = w->srv.base;
+    a.tenant = "t1";
+    a.client_id = "edge-client";
+    a.client_secret = "edge-client-secret&=?";
+    assert_int_equal(dsvm_auth_new(&auth, w->h, &a), 0);
+    snprintf(url, sizeof(url), "%s/secrets/domain-join?api-version=7.4", w->srv.base);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.bucket = DSVM_BUCKET_NONE;
+    req.audience = DSVM_AUDIENCE_KEYVAULT;
+    assert_int_equal(dsvm_http_submit(w->h, &req, on_done, &r), 0);
+    assert_int_equal(dsvm_http_run(w->h), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "s3cr3t-value"));
+    /* the token request was retried after its 503, and asked for Key Vault */
+    assert_int_equal(w->srv.token_posts, 2);
+    assert_int_equal(w->srv.secret_gets, 1);
+    assert_non_null(strstr(w->srv.last_form, "scope=https%3A%2F%2Fvault.azure.net%2F.default"));
+    assert_non_null(strstr(w->srv.last_form, "grant_type=client_credentials"));
+    assert_non_null(strstr(w->srv.last_form, "client_id=edge-client"));
+    /* the secret is form-encoded, not passed raw */
+    assert_non_null(strstr(w->srv.last_form, "client_secret=edge-client-secret%26%3D%3F"));
+    /* "expires_in" given as a string was understood */
+    assert_true(dsvm_auth_refresh_at(auth, DSVM_AUDIENCE_KEYVAULT) > dsvm_http_now_ms() + 3000000);
+    /* nothing secret in any log line */
+    assert_non_null(strstr(w->logbuf, "HTTP 503 temporarily_unavailable"));
+    assert_null(strstr(w->logbuf, "tok-edge-123"));
+    assert_null(strstr(w->logbuf, "s3cr3t-value"));
+    assert_null(strstr(w->logbuf, "edge-client-secret"));
+    result_clear(&r);
+    dsvm_http_free(w->h);
+    w->h = NULL;
+    dsvm_auth_free(auth);
+}
+
 typedef struct {
     result first, second;
     volatile sig_atomic_t *stop;
@@ -528,6 +610,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             edge_stop_flag_cancels_queued_requests_and_lets_the_wire_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            edge_key_vault_token_uses_the_vault_scope_and_survives_a_503, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
