@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Smart HTTP Git server for tests: git http-backend behind a tiny CGI host.
 
-usage: git_http_server.py PROJECT_ROOT
+usage: git_http_server.py PROJECT_ROOT [CERT KEY]
 
-Listens on 127.0.0.1 port 0 and prints "port N" on stdout. When the
+Listens on 127.0.0.1 port 0 and prints "port N" on stdout; with CERT and
+KEY (PEM files) it speaks HTTPS. When the
 environment variable DSVM_GIT_HTTP_AUTH is "user:token", every request must
 carry that HTTP basic authentication, or gets 401. It counts requests per
 path on stderr for debugging. It stops on SIGTERM or when stdin closes.
@@ -12,6 +13,7 @@ import base64
 import http.server
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -111,6 +113,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if len(sys.argv) > 3:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
 
     def watch_stdin():

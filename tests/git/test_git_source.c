@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <git2.h>
 
 #include "dsvmops/error.h"
 #include "git_source.h"
@@ -215,8 +216,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Start git_http_server.py over the fixture's directory, requiring `auth` ("user:token"). */
-static void start_server(fixture *f, const char *auth)
+/*
+ * Start git_http_server.py over the fixture's directory, requiring `auth`
+ * ("user:token"); HTTPS with `cert` and `key` when not NULL.
+ */
+static void start_server_tls(fixture *f, const char *auth, const char *cert, const char *key)
 {
     int in[2], out[2];
     char line[64];
@@ -237,7 +241,7 @@ static void start_server(fixture *f, const char *auth)
         close(in[1]);
         close(out[0]);
         setenv("DSVM_GIT_HTTP_AUTH", auth, 1);
-        execlp("python3", "python3", DSVM_GIT_HTTP_SERVER, f->dir, (char *)NULL);
+        execlp("python3", "python3", DSVM_GIT_HTTP_SERVER, f->dir, cert, key, (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -248,6 +252,11 @@ static void start_server(fixture *f, const char *auth)
     assert_non_null(fgets(line, sizeof(line), fp));
     fclose(fp);
     assert_int_equal(sscanf(line, "port %d", &f->port), 1);
+}
+
+static void start_server(fixture *f, const char *auth)
+{
+    start_server_tls(f, auth, NULL, NULL);
 }
 
 static dsvm_source *source(fixture *f, const char *url, const char *ref, const char *path)
@@ -920,6 +929,72 @@ static void git_http_wrong_token_is_auth_error(void **state)
     dsvm_source_free(src);
 }
 
+/*
+ * HTTPS with a test CA. libgit2 (with mbedTLS on Debian 12) reads CA
+ * certificates from a process-wide setting that lasts while libgit2 is
+ * initialised, so the test holds its own libgit2 reference around it. The
+ * mbedTLS of Debian 12 matches DNS names only, hence "localhost".
+ */
+static void git_https_trusted_and_untrusted(void **state)
+{
+    fixture *f = *state;
+    dsvm_source_opts o = {0};
+    dsvm_source *src = NULL;
+    dsvm_source_result r = {0};
+    char url[128], ca[256], cert[256], key[256], self[256], selfkey[256];
+
+    run("cd '%s' && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=dsvmops-test-ca -keyout ca.key -out ca.pem 2>/dev/null && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-subj /CN=localhost -keyout srv.key -out srv.csr 2>/dev/null && "
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > srv.ext && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile srv.ext -out srv.pem 2>/dev/null && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout self.key "
+        "-out self.pem 2>/dev/null",
+        f->dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", f->dir);
+    snprintf(cert, sizeof(cert), "%s/srv.pem", f->dir);
+    snprintf(key, sizeof(key), "%s/srv.key", f->dir);
+    snprintf(self, sizeof(self), "%s/self.pem", f->dir);
+    snprintf(selfkey, sizeof(selfkey), "%s/self.key", f->dir);
+    assert_true(git_libgit2_init() > 0);
+    assert_int_equal(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca, NULL), 0);
+
+    start_server_tls(f, "deploy:" TOKEN, cert, key);
+    snprintf(url, sizeof(url), "https://localhost:%d/origin.git", f->port);
+    o.url = url;
+    o.ref = "main";
+    o.path = "environments/prod";
+    o.cache_dir = f->cache;
+    o.auth.username = "deploy";
+    o.auth.password = TOKEN;
+    assert_int_equal(dsvm_source_new(&src, &o), 0);
+    if (dsvm_source_fetch(&r, src) != 0)
+        fail_msg("https fetch: %s", dsvm_error_last()->message);
+    assert_file(r.dir, "pool.yaml", "kind: Pool\nname: gpu\n");
+    dsvm_source_result_clear(&r);
+    assert_int_equal(dsvm_source_fetch(&r, src), 0);
+    assert_false(r.fetched);
+    dsvm_source_result_clear(&r);
+    dsvm_source_free(src);
+    stop_server(f);
+
+    /* A certificate that the CA did not sign is refused. */
+    start_server_tls(f, "deploy:" TOKEN, self, selfkey);
+    snprintf(url, sizeof(url), "https://localhost:%d/origin.git", f->port);
+    assert_int_equal(dsvm_source_new(&src, &o), 0);
+    assert_int_equal(dsvm_source_fetch(&r, src), DSVM_EAUTH);
+    assert_message_has("not trusted");
+    assert_null(strstr(dsvm_error_last()->message, TOKEN));
+    /* The last good checkout from the trusted server is still there. */
+    assert_non_null(dsvm_source_last_good(src));
+    dsvm_source_free(src);
+    git_libgit2_shutdown();
+}
+
 static void git_credentials_never_in_messages(void **state)
 {
     fixture *f = *state;
@@ -1265,6 +1340,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(git_concurrent_fetches_share_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(git_http_token_clone_and_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(git_http_wrong_token_is_auth_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_https_trusted_and_untrusted, setup, teardown),
         cmocka_unit_test_setup_teardown(git_credentials_never_in_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(git_known_hosts_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(git_ssh_unreachable_is_clear_error, setup, teardown),
