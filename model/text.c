@@ -47,25 +47,25 @@ const char *text_suggest(const char *word, const char *const *cands, size_t n)
     const char *best = NULL;
     size_t best_d = (size_t)-1;
     size_t wl = strlen(word);
+    size_t limit = wl < 6 ? 1 : wl / 3;
     size_t i;
 
     for (i = 0; i < n; i++) {
-        size_t d;
+        size_t d, cl = strlen(cands[i]);
 
         if (strcasecmp(word, cands[i]) == 0)
             return cands[i];
+        /* the distance is at least the difference in length */
+        if ((cl > wl ? cl - wl : wl - cl) > limit)
+            continue;
         d = text_edit_distance(word, cands[i]);
         if (d < best_d) {
             best_d = d;
             best = cands[i];
         }
     }
-    if (!best)
-        return NULL;
-    /* close enough: at most a third of the word, and at least one edit */
-    if (best_d <= (wl < 6 ? 1 : wl / 3))
-        return best;
-    return NULL;
+    /* close enough: at most a third of the word (one edit for short words) */
+    return best && best_d <= limit ? best : NULL;
 }
 
 bool text_is_cidr(const char *s, uint32_t *addr, unsigned *bits)
