@@ -279,8 +279,19 @@ static void check_keys(ctx *c, yaml_node_t *map, const char *section, const char
             add_error(c, kn, "keys in %s must be plain strings", section);
             continue;
         }
-        if (known_has(known, key))
+        if (known_has(known, key)) {
+            yaml_node_pair_t *q;
+
+            for (q = map->data.mapping.pairs.start; q < p; q++) {
+                const char *earlier = scalar(node_at(c, q->key));
+
+                if (earlier && strcmp(earlier, key) == 0) {
+                    add_error(c, kn, "%s.%s is given twice; keep one", section, key);
+                    break;
+                }
+            }
             continue;
+        }
         snprintf(env_form, sizeof(env_form), "%s_env", key);
         snprintf(file_form, sizeof(file_form), "%s_file", key);
         if (strlen(key) < 100 && (known_has(known, env_form) || known_has(known, file_form))) {

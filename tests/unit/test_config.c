@@ -176,6 +176,19 @@ static void config_rejects_literal_slack_webhook_url(void **state)
     free(path);
 }
 
+static void config_rejects_a_key_given_twice(void **state)
+{
+    char *path = fixture("duplicate-key.yaml");
+    dsvm_config *cfg = NULL;
+    char want[512];
+
+    (void)state;
+    assert_int_equal(dsvm_config_load(&cfg, path, empty_env), DSVM_EINVALID);
+    snprintf(want, sizeof(want), "%s:4:3: error: target.subscription is given twice", path);
+    assert_non_null(strstr(dsvm_error_last()->message, want));
+    free(path);
+}
+
 static void config_env_fills_what_the_file_leaves_out(void **state)
 {
     char *path = fixture("minimal.yaml");
@@ -369,6 +382,7 @@ int main(void)
         cmocka_unit_test(config_unknown_key_has_position_and_hint),
         cmocka_unit_test(config_rejects_literal_secret_with_position),
         cmocka_unit_test(config_rejects_literal_slack_webhook_url),
+        cmocka_unit_test(config_rejects_a_key_given_twice),
         cmocka_unit_test(config_env_fills_what_the_file_leaves_out),
         cmocka_unit_test(config_target_json_shows_where_each_value_came_from),
         cmocka_unit_test(config_without_credentials_uses_managed_identity),
