@@ -1110,7 +1110,8 @@ int dsvm_http_run(dsvm_http *h)
             dsvm_error_set(DSVM_ERRCLASS_NET, "the libcurl multi interface failed");
             return DSVM_ERROR;
         }
-        while ((m = curl_multi_info_read(h->multi, &msgs)) != NULL) {
+        for (m = curl_multi_info_read(h->multi, &msgs); m;
+             m = curl_multi_info_read(h->multi, &msgs)) {
             xfer *x = NULL;
 
             if (m->msg != CURLMSG_DONE)
