@@ -1078,9 +1078,11 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
     w.lim = &lim;
 
     if (stat(dir, &st) != 0) {
+        int err = errno;
+
         dsvm_error_set(DSVM_ERRCLASS_MANIFEST, "cannot read manifest directory %s: %s", dir,
-                       strerror(errno));
-        return errno == ENOENT ? DSVM_ENOTFOUND : DSVM_EIO;
+                       strerror(err));
+        return err == ENOENT ? DSVM_ENOTFOUND : DSVM_EIO;
     }
     r = calloc(1, sizeof(*r));
     w.visited = json_object();
