@@ -358,6 +358,60 @@ static void transport_managed_identity_uses_imds(void **state)
     free(imds);
 }
 
+static void transport_managed_identity_selects_a_user_assigned_identity(void **state)
+{
+    static const char uami[] = "/subscriptions/" SUB "/resourceGroups/rg-mi/providers/"
+                               "Microsoft.ManagedIdentity/userAssignedIdentities/id1"
+                               "?api-version=2023-01-31";
+    world *w = *state;
+    dsvm_http *mi_http = NULL;
+    dsvm_auth *mi = NULL, *wrong = NULL;
+    dsvm_auth_options a;
+    dsvm_http_options o;
+    result r = {0};
+    char *imds, *token = NULL;
+    json_t *j;
+
+    world_start(w, NULL, NULL);
+    world_secret(w, SECRET);
+    put_group(w, "rg-mi");
+    submit(w, "PUT", uami, "{\"location\":\"eastus\"}", DSVM_BUCKET_WRITE, 0, &r);
+    assert_int_equal(dsvm_http_run(w->h), 0);
+    assert_true(r.status == 200 || r.status == 201);
+    j = json_loads(r.body, 0, NULL);
+    imds = arm_url(w, "/metadata/identity/oauth2/token");
+    memset(&a, 0, sizeof(a));
+    a.kind = DSVM_CREDENTIAL_MANAGED_IDENTITY;
+    a.imds_endpoint = imds;
+    a.client_id = json_string_value(json_object_get(json_object_get(j, "properties"), "clientId"));
+    assert_non_null(a.client_id);
+    test_options(&o, w);
+    o.log = w->log;
+    assert_int_equal(dsvm_http_new(&mi_http, &o), 0);
+    assert_int_equal(dsvm_auth_new(&mi, mi_http, &a), 0);
+    assert_int_equal(dsvm_auth_token(&token, mi, ARM), 0);
+    assert_true(strlen(token) > 20);
+    free(token);
+    token = NULL;
+    dsvm_http_free(mi_http);
+    dsvm_auth_free(mi);
+
+    /* an identity the machine does not have: IMDS says so, and so do we */
+    a.client_id = "99999999-9999-9999-9999-999999999999";
+    mi_http = NULL;
+    assert_int_equal(dsvm_http_new(&mi_http, &o), 0);
+    assert_int_equal(dsvm_auth_new(&wrong, mi_http, &a), 0);
+    assert_int_equal(dsvm_auth_token(&token, wrong, ARM), DSVM_EAUTH);
+    assert_null(token);
+    assert_non_null(strstr(dsvm_error_last()->message, "/metadata/identity/oauth2/token"));
+    assert_non_null(strstr(dsvm_error_last()->message, "Identity not found"));
+    dsvm_http_free(mi_http);
+    dsvm_auth_free(wrong);
+    json_decref(j);
+    free(imds);
+    result_clear(&r);
+}
+
 static void transport_workload_identity_sends_the_assertion(void **state)
 {
     static const char *const args[] = {"--federated", "wi-client", NULL};
@@ -887,6 +941,8 @@ int main(void)
                                         world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(transport_managed_identity_uses_imds, world_setup,
                                         world_teardown),
+        cmocka_unit_test_setup_teardown(transport_managed_identity_selects_a_user_assigned_identity,
+                                        world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(transport_workload_identity_sends_the_assertion,
                                         world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(
