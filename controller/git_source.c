@@ -858,17 +858,27 @@ static size_t hex_length(const char *s)
     return s[n] == '\0' && n >= 4 && n <= GIT_OID_HEXSZ ? n : 0;
 }
 
+/*
+ * Mark the cache as damaged, so that obtain() clones it again, and say
+ * what could not be read.
+ */
+static int damaged(op_state *op, const char *what)
+{
+    op->cache_broken = 1;
+    return fail(op->src, DSVM_EIO,
+                "the Git cache %s is damaged (reading %s): %s; if cloning it again does not "
+                "help, check the disk and delete that directory",
+                op->src->repo_dir, what, git_msg());
+}
+
 /* Peel `obj` to a commit id; DSVM_EINVALID when it is not one. */
 static int peel_commit(op_state *op, git_object *obj, const char *rev, git_oid *out)
 {
     git_object *commit = NULL;
 
     if (git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) != 0) {
-        if (git_error_last() && git_error_last()->klass == GIT_ERROR_ODB) {
-            op->cache_broken = 1;
-            return fail(op->src, DSVM_EIO, "the Git cache %s is damaged: %s", op->src->repo_dir,
-                        git_msg());
-        }
+        if (git_error_last() && git_error_last()->klass == GIT_ERROR_ODB)
+            return damaged(op, rev ? rev : "HEAD");
         return fail(op->src, DSVM_EINVALID, "'%s' in %s names a %s, not a commit; check source.ref",
                     rev ? rev : "HEAD", op->src->url_safe,
                     git_object_type2string(git_object_type(obj)));
@@ -900,11 +910,8 @@ static int local_commit(op_state *op, const char *hex, size_t len, git_oid *out)
         return fail(op->src, DSVM_EINVALID,
                     "the commit prefix '%s' is ambiguous in %s; give more hex digits in source.ref",
                     hex, op->src->url_safe);
-    if (rc) {
-        op->cache_broken = 1;
-        return fail(op->src, DSVM_EIO, "the Git cache %s is damaged: %s", op->src->repo_dir,
-                    git_msg());
-    }
+    if (rc)
+        return damaged(op, hex);
     rc = peel_commit(op, obj, hex, out);
     git_object_free(obj);
     return rc;
@@ -920,20 +927,14 @@ static int cached_object(op_state *op, const git_oid *oid, const char *rev, git_
     git_object *obj = NULL;
     int exists, rc;
 
-    if (git_repository_odb(&odb, op->src->repo) != 0) {
-        op->cache_broken = 1;
-        return fail(op->src, DSVM_EIO, "the Git cache %s is damaged: %s", op->src->repo_dir,
-                    git_msg());
-    }
+    if (git_repository_odb(&odb, op->src->repo) != 0)
+        return damaged(op, "the object database");
     exists = git_odb_exists(odb, oid);
     git_odb_free(odb);
     if (!exists)
         return DSVM_ENOTFOUND;
-    if (git_object_lookup(&obj, op->src->repo, oid, GIT_OBJECT_ANY) != 0) {
-        op->cache_broken = 1;
-        return fail(op->src, DSVM_EIO, "the Git cache %s is damaged: %s", op->src->repo_dir,
-                    git_msg());
-    }
+    if (git_object_lookup(&obj, op->src->repo, oid, GIT_OBJECT_ANY) != 0)
+        return damaged(op, git_oid_tostr_s(oid));
     rc = peel_commit(op, obj, rev, out);
     git_object_free(obj);
     return rc;
@@ -1141,13 +1142,6 @@ static int link_target_ok(const char *target, int depth)
             p++;
     }
     return 1;
-}
-
-static int damaged(op_state *op, const char *what)
-{
-    op->cache_broken = 1;
-    return fail(op->src, DSVM_EIO, "the Git cache %s is damaged (reading %s): %s",
-                op->src->repo_dir, what, git_msg());
 }
 
 static int write_tree(op_state *op, const git_tree *tree, int dfd, const char *rel, int depth);

@@ -67,8 +67,10 @@
  * HTTP(S). The server's challenge is answered once with username and
  * password (the token); a second challenge means the credentials were
  * refused (DSVM_EAUTH). TLS certificates are checked by libgit2 against the
- * system CA store. Proxies come from libgit2's automatic detection
- * (http.proxy, http_proxy and https_proxy).
+ * system CA store (Debian 12 builds libgit2 with mbedTLS, which matches DNS
+ * names only: an https:// URL with an IP address fails the name check).
+ * Proxies come from libgit2's automatic detection (http.proxy, http_proxy
+ * and https_proxy).
  *
  * The URL is used as written: url.NAME.insteadOf rules from Git
  * configuration are not applied.
