@@ -33,6 +33,7 @@ typedef struct {
     char **headers; /* the request's headers, reused for polls (minus body headers) */
     unsigned flags;
     char *poll_url;
+    char *result_url; /* POST with both headers: the action's result is at Location */
     poll_mode mode;
     int64_t deadline_ms;
     int polls;
@@ -67,6 +68,7 @@ static void lro_free(lro *l)
         free(*hp);
     free(l->headers);
     free(l->poll_url);
+    free(l->result_url);
     free(l->last_status);
     free(l->request_id);
     free(l);
@@ -209,6 +211,10 @@ static void succeeded(lro *l, const dsvm_http_response *resp)
         submit_get(l, l->url, 0, on_final_get);
         return;
     }
+    if (l->mode == POLL_ASYNC && l->result_url) {
+        submit_get(l, l->result_url, 0, on_final_get);
+        return;
+    }
     finish(l, 0, "Succeeded", resp->status, resp->body, resp->body_len, NULL, NULL, NULL);
 }
 
@@ -313,6 +319,8 @@ static void on_initial(const dsvm_http_response *resp, void *payload)
         if (async && *async) {
             l->mode = POLL_ASYNC;
             set_str(&l->poll_url, async);
+            if (strcmp(l->method, "POST") == 0 && location && *location)
+                set_str(&l->result_url, location);
         } else if (location && *location && resp->status != 201) {
             l->mode = POLL_LOCATION;
             set_str(&l->poll_url, location);

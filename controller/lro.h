@@ -8,7 +8,8 @@
  * 200/204 = done), else the resource itself (provisioningState). Retry-After
  * sets the pace; anything but Succeeded, Failed and Canceled is in progress.
  * A PUT or PATCH that succeeded is re-read with GET, so the result carries
- * the final model.
+ * the final model; a POST that named both URLs reads its result from
+ * Location.
  */
 #ifndef DSVM_LRO_H
 #define DSVM_LRO_H

@@ -165,12 +165,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                     NULL);
     } else if (!strcmp(url, "/loc1")) {
         s->location_hits++;
-        rc = answer(c, 200, "{}", NULL);
+        rc = answer(c, 200, "{\"keys\":[\"k1\"]}", NULL);
     } else if (!strcmp(url, "/res") && !strcmp(method, "GET")) {
         s->resource_gets++;
         rc =
             answer(c, 200,
                    "{\"name\":\"res\",\"properties\":{\"provisioningState\":\"Succeeded\"}}", NULL);
+    } else if (!strcmp(url, "/action") && !strcmp(method, "POST")) {
+        const char *h[] = {"Azure-AsyncOperation", op1, "Location", loc1, "Retry-After", "0", NULL};
+
+        rc = answer(c, 202, "", h);
     } else if (!strcmp(url, "/cancel")) {
         const char *h[] = {"Azure-AsyncOperation", opc, NULL};
 
@@ -404,6 +408,21 @@ static void edge_lro_prefers_async_operation_and_rereads_the_resource(void **sta
     result_clear(&r);
 }
 
+static void edge_lro_post_reads_its_result_from_location(void **state)
+{
+    world *w = *state;
+    result r = {0};
+
+    send_lro(w, "POST", "/action", &r);
+    assert_int_equal(r.error, 0);
+    assert_string_equal(r.status_word, "Succeeded");
+    assert_int_equal(w->srv.async_polls, 2);
+    assert_int_equal(w->srv.location_hits, 1);
+    assert_int_equal(w->srv.resource_gets, 0);
+    assert_string_equal(r.body, "{\"keys\":[\"k1\"]}");
+    result_clear(&r);
+}
+
 static void edge_lro_canceled_is_a_failure_with_the_arm_error(void **state)
 {
     world *w = *state;
@@ -598,6 +617,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(edge_lro_prefers_async_operation_and_rereads_the_resource,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(edge_lro_post_reads_its_result_from_location, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(edge_lro_canceled_is_a_failure_with_the_arm_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(edge_lro_delete_follows_location_until_204, setup,
