@@ -121,6 +121,110 @@ static bool is_empty_document(const ynode *root)
     return !root || ynode_is_null(root);
 }
 
+static bool is_merge_key(const ynode *k)
+{
+    return k->type == YN_SCALAR && k->plain && strcmp(k->s, "<<") == 0;
+}
+
+static bool has_key(ynode *const *kids, size_t n, json_t *set, const char *key)
+{
+    size_t i;
+
+    if (set)
+        return json_object_get(set, key) != NULL;
+    for (i = 0; i < n; i++)
+        if (kids[2 * i]->type == YN_SCALAR && strcmp(kids[2 * i]->s, key) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * YAML merge keys: "<<: *base" (or "<<: [*a, *b]") adds the entries of the
+ * merged mappings whose keys the mapping does not set itself; earlier merged
+ * mappings win over later ones. Merged entries are shared, not copied, and
+ * keep their own positions. Returns 0, 1 after reporting an error, or -1.
+ */
+static int apply_merges(load_ctx *c, arena *nodes, ynode *map)
+{
+    size_t i, j, n_src = 0, total = 0, n = 0;
+    ynode **kids;
+    json_t *set = NULL;
+
+    for (i = 0; i < map->n; i++) {
+        const ynode *k = map->kids[2 * i], *v = map->kids[2 * i + 1];
+
+        if (!is_merge_key(k))
+            continue;
+        if (v->type == YN_MAP) {
+            total += v->n;
+        } else if (v->type == YN_SEQ) {
+            for (j = 0; j < v->n; j++) {
+                if (v->kids[j]->type != YN_MAP) {
+                    diags_add(c->diags, c->file_id, v->kids[j]->line, v->kids[j]->col, NULL,
+                              "a merge key (<<) takes a mapping or a list of mappings");
+                    return 1;
+                }
+                total += v->kids[j]->n;
+            }
+        } else {
+            diags_add(c->diags, c->file_id, v->line, v->col, NULL,
+                      "a merge key (<<) takes a mapping or a list of mappings");
+            return 1;
+        }
+        n_src++;
+    }
+    if (n_src == 0)
+        return 0;
+    total += map->n;
+    kids = arena_alloc_raw(nodes, 2 * total * sizeof(*kids));
+    if (!kids)
+        return -1;
+    if (total > 16) {
+        set = json_object();
+        if (!set)
+            return -1;
+    }
+    /* the mapping's own entries first */
+    for (i = 0; i < map->n; i++) {
+        ynode *k = map->kids[2 * i];
+
+        if (is_merge_key(k))
+            continue;
+        kids[2 * n] = k;
+        kids[2 * n + 1] = map->kids[2 * i + 1];
+        n++;
+        if (set && k->type == YN_SCALAR)
+            json_object_set_new(set, k->s, json_true());
+    }
+    /* then each merged mapping's entries, unless already set */
+    for (i = 0; i < map->n; i++) {
+        const ynode *k = map->kids[2 * i], *v = map->kids[2 * i + 1];
+        size_t m, n_maps = v->type == YN_SEQ ? v->n : 1;
+
+        if (!is_merge_key(k))
+            continue;
+        for (m = 0; m < n_maps; m++) {
+            const ynode *src = v->type == YN_SEQ ? v->kids[m] : v;
+
+            for (j = 0; j < src->n; j++) {
+                ynode *sk = src->kids[2 * j];
+
+                if (sk->type == YN_SCALAR && has_key(kids, n, set, sk->s))
+                    continue;
+                kids[2 * n] = sk;
+                kids[2 * n + 1] = src->kids[2 * j + 1];
+                n++;
+                if (set && sk->type == YN_SCALAR)
+                    json_object_set_new(set, sk->s, json_true());
+            }
+        }
+    }
+    json_decref(set);
+    map->kids = kids;
+    map->n = (uint32_t)n;
+    return 0;
+}
+
 /*
  * Parse `buf` into documents and call on_doc for each non-empty one. Errors
  * (syntax or limits) are reported as diagnostics; parsing of the file stops
@@ -286,6 +390,15 @@ int yaml_parse_buffer(load_ctx *c, arena *nodes, const char *buf, size_t len, si
                 }
                 memcpy(node->kids, f->kids, f->n * sizeof(*node->kids));
             }
+            if (node->type == YN_MAP) {
+                int m = apply_merges(c, nodes, node);
+
+                if (m) {
+                    rc = m;
+                    done = true;
+                    break;
+                }
+            }
             b.depth--;
             anchor = f->anchor;
             break;
@@ -294,7 +407,8 @@ int yaml_parse_buffer(load_ctx *c, arena *nodes, const char *buf, size_t len, si
             json_t *idx = json_object_get(b.anchors, (const char *)ev.data.alias.anchor);
 
             if (!idx) {
-                at_mark(c, &ev.start_mark, "define the anchor with &name before using it",
+                at_mark(c, &ev.start_mark,
+                        "define the anchor with &name earlier in the same document",
                         "unknown alias *%s", (const char *)ev.data.alias.anchor);
                 rc = 1;
                 done = true;

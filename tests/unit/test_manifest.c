@@ -469,6 +469,27 @@ static void role_and_policy_assignments(void **state)
     dsvm_repo_free(r);
 }
 
+static void merge_keys_are_applied(void **state)
+{
+    dsvm_repo *r = load_valid("valid/merge-keys");
+    const dsvm_network_spec *net = must_find(r, DSVM_KIND_NETWORK, "vnet")->spec.network;
+    const dsvm_policy_assignment_spec *pa =
+        must_find(r, DSVM_KIND_POLICY_ASSIGNMENT, "pa")->spec.policy_assignment;
+    json_t *merged = json_object_get(pa->parameters, "merged");
+
+    (void)state;
+    assert_int_equal(net->subnets.n, 2);
+    assert_string_equal(net->subnets.items[1].name, "b");
+    assert_string_equal(net->subnets.items[1].address_prefix, "10.0.1.0/24");
+    assert_int_equal(net->subnets.items[1].service_endpoints.n, 1);
+    assert_string_equal(net->subnets.items[1].service_endpoints.items[0], "Microsoft.Storage");
+    assert_int_equal(json_object_size(merged), 3);
+    assert_int_equal(json_integer_value(json_object_get(merged, "a")), 9);
+    assert_int_equal(json_integer_value(json_object_get(merged, "b")), 2);
+    assert_int_equal(json_integer_value(json_object_get(merged, "c")), 4);
+    dsvm_repo_free(r);
+}
+
 static void skips_hidden_config_and_empty_documents(void **state)
 {
     dsvm_repo *r = load_valid("valid/skips");
@@ -854,7 +875,7 @@ static void error_envelope_and_yaml_keys(void **state)
         "mapping, got a list",
         "invalid/envelope/docs.yaml:30:5: error: mapping keys must be strings in Network.spec",
         "invalid/envelope/docs.yaml:37:13: error: unknown alias *nowhere; define the anchor with "
-        "&name before using it",
+        "&name earlier in the same document",
         NULL};
     (void)state;
     expect_diags("invalid/envelope", e);
@@ -1331,6 +1352,7 @@ int main(void)
         cmocka_unit_test(linux_pool_typed_values),
         cmocka_unit_test(windows_and_batch_pools),
         cmocka_unit_test(role_and_policy_assignments),
+        cmocka_unit_test(merge_keys_are_applied),
         cmocka_unit_test(skips_hidden_config_and_empty_documents),
         cmocka_unit_test(parse_threads_do_not_change_results),
         cmocka_unit_test(builtin_roles_table),
