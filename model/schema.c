@@ -100,7 +100,7 @@ static json_t *field_schema(const field_desc *f)
         s = json_pack("{s:[o,o]}", "oneOf", field_schema(f->item), object_schema(f->sub));
         break;
     }
-    if (s && f->doc && !json_object_get(s, "description"))
+    if (s && f->doc)
         json_object_set_new(s, "description", json_string(f->doc));
     return s;
 }
