@@ -1330,3 +1330,18 @@ int dsvm_object_spec_json(json_t **out, const dsvm_object *obj)
     *out = j;
     return 0;
 }
+
+int dsvm_object_field_pos(dsvm_srcpos *out, const dsvm_object *obj, const char *path)
+{
+    const ynode *n;
+
+    if (!obj || !path)
+        return DSVM_EINVALID;
+    n = obj_node(ext_of(obj), path);
+    if (!n)
+        return DSVM_ENOTFOUND;
+    out->file = obj->pos.file;
+    out->line = n->line;
+    out->col = n->col;
+    return 0;
+}

@@ -550,6 +550,17 @@ size_t dsvm_repo_file_count(const dsvm_repo *repo);
  */
 int dsvm_object_spec_json(json_t **out, const dsvm_object *obj);
 
+/**
+ * The source position of a field of an object, for messages of later stages
+ * ("spec.vmSize", "spec.sharedStorage.1.share", "metadata.name").
+ *
+ * @param out   receives the position of the field's value
+ * @param obj   an object of a loaded repository
+ * @param path  dot-separated keys; list items by their 0-based index
+ * @return 0, or DSVM_ENOTFOUND when the document has no such field
+ */
+int dsvm_object_field_pos(dsvm_srcpos *out, const dsvm_object *obj, const char *path);
+
 /* ------------------------------------------------------------------------ */
 /* Helpers and schema                                                       */
 /* ------------------------------------------------------------------------ */

@@ -397,6 +397,18 @@ static void linux_pool_typed_values(void **state)
     assert_true(has_net);
     assert_true(has_dj);
     assert_string_equal(dsvm_enum_text(DSVM_KIND_POOL, "mode", p->mode), "interactive");
+    {
+        dsvm_srcpos pos = {NULL, 0, 0};
+
+        assert_int_equal(dsvm_object_field_pos(&pos, o, "spec.vmSize"), 0);
+        assert_int_equal(pos.line, 13);
+        assert_int_equal(pos.col, 11);
+        assert_ptr_equal(pos.file, o->pos.file);
+        assert_int_equal(dsvm_object_field_pos(&pos, o, "spec.endpoint.protocols.1"), 0);
+        assert_int_equal(pos.line, 25);
+        assert_int_equal(pos.col, 22);
+        assert_int_equal(dsvm_object_field_pos(&pos, o, "spec.nope"), DSVM_ENOTFOUND);
+    }
     dsvm_repo_free(r);
 }
 
