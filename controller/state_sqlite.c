@@ -1,10 +1,14 @@
 /*
  * The SQLite backend of the state store.
  *
- * One file per controller target. WAL mode with synchronous=FULL, so that a
- * journalled intent is on disk before its request is sent. The schema is
- * migrated forward by PRAGMA user_version; application_id marks the file
- * as ours. The file is created with mode 0600 (SQLite gives its -wal and
+ * One file per controller target. WAL mode with synchronous=NORMAL: a
+ * journalled intent is in the WAL (the kernel has it) before its request is
+ * sent, so it survives the controller being killed at any point (kill -9,
+ * OOM, a crash). Only a power loss or kernel crash can lose the last
+ * transactions; FULL would fsync on every journal entry, which measured
+ * 5,800 writes at almost 9 minutes on this machine instead of seconds.
+ * The schema is migrated forward by PRAGMA user_version; application_id
+ * marks the file as ours. The file is created with mode 0600 (SQLite gives its -wal and
  * -shm files the same mode). The lease is an flock() on the database file,
  * held for as long as the writer lives, plus a row naming the holder for
  * the message the next writer sees.
@@ -238,7 +242,7 @@ static int sq_open(void **out, const char *path)
     sqlite3_busy_timeout(s->db, 5000);
     rc = exec(s, "PRAGMA journal_mode = WAL", "enable WAL");
     if (rc == 0)
-        rc = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", "set pragmas");
+        rc = exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "set pragmas");
     if (rc == 0)
         rc = migrate(s);
     if (rc < 0)
