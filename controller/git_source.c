@@ -1747,3 +1747,8 @@ const dsvm_source_result *dsvm_source_last_good(const dsvm_source *src)
 {
     return src && src->have_last_good ? &src->last_good : NULL;
 }
+
+const char *dsvm_source_url(const dsvm_source *src)
+{
+    return src->url_safe;
+}

@@ -168,6 +168,9 @@ int dsvm_source_resolve(dsvm_source_result *out, dsvm_source *src, const char *r
  */
 const dsvm_source_result *dsvm_source_last_good(const dsvm_source *src);
 
+/** The source URL without user information, for logs; borrowed from `src`. */
+const char *dsvm_source_url(const dsvm_source *src);
+
 /** Free what a result owns and zero it; accepts a zeroed result. */
 void dsvm_source_result_clear(dsvm_source_result *res);
 
