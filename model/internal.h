@@ -262,7 +262,8 @@ struct load_ctx {
     size_t n_refs, cap_refs;
     bool oom;
     bool limit_hit;
-    json_t *owned; /* array keeping FT_ANY values alive, or NULL */
+    json_t *owned;  /* array keeping FT_ANY values alive, or NULL */
+    json_t *grants; /* RoleAssignment principal|role|scope -> name (rules.c) */
 };
 
 void ctx_error(load_ctx *c, const ynode *at, const char *hint, const char *fmt, ...)

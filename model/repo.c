@@ -1243,6 +1243,7 @@ out:
         free(res[i].roots);
     }
     free(res);
+    json_decref(c.grants);
     free(c.refs);
     free_walker(&w);
     dsvm_repo_free(r);

@@ -578,6 +578,48 @@ void rule_pool(load_ctx *c, obj_ext *o)
 
 /* ---- RoleAssignment, PolicyAssignment ----------------------------------------------- */
 
+/*
+ * Two RoleAssignments with the same principal, role and scope would be the
+ * same Azure role assignment (its name is derived from those three).
+ */
+static void check_same_grant(load_ctx *c, obj_ext *o, const dsvm_role_assignment_spec *s)
+{
+    const dsvm_ra_principal *p = &s->principal;
+    const char *who = p->identity.name ? p->identity.name
+                      : p->group       ? p->group
+                      : p->user        ? p->user
+                                       : p->service_principal;
+    const char *scope = s->scope.subscription          ? "subscription"
+                        : s->scope.resource_group.name ? s->scope.resource_group.name
+                                                       : s->scope.ref.name;
+    char *key, *g;
+    json_t *prev;
+
+    if (!who || !scope)
+        return;
+    if (!c->grants) {
+        c->grants = json_object();
+        if (!c->grants)
+            return;
+    }
+    key = arena_printf(c->keep, "%d/%s|%s|%d/%d/%s", p->identity.name ? 1 : 0, who, s->role_guid,
+                       s->scope.resource_group.name ? 1 : 0,
+                       s->scope.ref.name ? (int)s->scope.ref.kind : -1, scope);
+    if (!key)
+        return;
+    for (g = key; *g; g++)
+        *g = (char)tolower((unsigned char)*g);
+    prev = json_object_get(c->grants, key);
+    if (prev) {
+        obj_error(c, o, "metadata.name", "remove one of them",
+                  "RoleAssignment \"%s\" grants the same role to the same principal at the same "
+                  "scope as RoleAssignment \"%s\"",
+                  o->pub.name, json_string_value(prev));
+        return;
+    }
+    json_object_set_new(c->grants, key, json_string(o->pub.name));
+}
+
 void rule_role_assignment(load_ctx *c, obj_ext *o)
 {
     dsvm_role_assignment_spec *s = o->pub.spec.role_assignment;
@@ -605,6 +647,8 @@ void rule_role_assignment(load_ctx *c, obj_ext *o)
     if (obj_node(o, "spec.scope.subscription") && !s->scope.subscription)
         obj_error(c, o, "spec.scope.subscription", NULL,
                   "scope.subscription must be true when given");
+    if (s->role_guid)
+        check_same_grant(c, o, s);
 }
 
 void rule_policy_assignment(load_ctx *c, obj_ext *o)

@@ -1015,6 +1015,9 @@ static void error_role_assignment(void **state)
         "SharedStorage, Pool, Monitoring, Network",
         "invalid/role-assignment/ra.yaml:16:9: error: unknown role \"Virtual Machine Users "
         "Login\" in RoleAssignment \"ra-2\"; did you mean \"Virtual Machine User Login\"?",
+        "invalid/role-assignment/ra.yaml:31:9: error: RoleAssignment \"ra-4\" grants the same "
+        "role to the same principal at the same scope as RoleAssignment \"ra-3\"; remove one of "
+        "them",
         NULL};
     (void)state;
     expect_diags("invalid/role-assignment", e);
