@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_engine.h"
 #include "dsvmops/error.h"
+#include "git_source.h"
 
 void dsvm_cli_print_diags(const dsvm_diags *diags, const char *cmd)
 {
@@ -34,40 +35,101 @@ int dsvm_cli_fail(const char *cmd)
     return DSVM_EXIT_ERROR;
 }
 
-/* Where the manifests are: --source, else a local source.url (+ path). */
-static int source_dir(char **out, const dsvm_config *cfg, const dsvm_cli_target *t)
+/* A local directory that is not a Git repository (no .git, no HEAD). */
+static int plain_directory(const char *url)
 {
-    const char *url = cfg->source.url;
     struct stat sb;
-    size_t n;
-    char *dir;
+    size_t n = strlen(url) + 8;
+    char *p = malloc(n);
+    int plain = 0;
 
+    if (strncmp(url, "file://", 7) == 0 || strstr(url, "://") || !p) {
+        free(p);
+        return 0;
+    }
+    if (stat(url, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        snprintf(p, n, "%s/.git", url);
+        plain = stat(p, &sb) != 0;
+        snprintf(p, n, "%s/HEAD", url);
+        plain = plain && stat(p, &sb) != 0;
+    }
+    free(p);
+    return plain;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + (b ? strlen(b) : 0) + 2;
+    char *p = malloc(n);
+
+    if (p)
+        snprintf(p, n, "%s%s%s", a, b && *b ? "/" : "", b ? b : "");
+    return p;
+}
+
+/* Fetch the configured Git source into <config dir>/.dsvmops-cache and
+ * return the checkout of its path; the commit goes to `commit`. */
+static int fetch_source(char **out, char commit[41], const dsvm_config *cfg)
+{
+    extern char **environ;
+    dsvm_source_opts so = {0};
+    dsvm_source_result res = {0};
+    dsvm_source *src = NULL;
+    char *password = NULL, *cache = path_join(cfg->dir, ".dsvmops-cache");
+    int rc;
+
+    if (!cache)
+        return dsvm_error_oom();
+    if (cfg->source.auth.password.env || cfg->source.auth.password.file) {
+        rc = dsvm_config_read_secret(&password, &cfg->source.auth.password, "source.auth.password",
+                                     environ);
+        if (rc < 0)
+            goto out;
+    }
+    so.url = cfg->source.url;
+    so.ref = cfg->source.ref;
+    so.path = cfg->source.path;
+    so.cache_dir = cache;
+    so.auth.username = cfg->source.auth.username;
+    so.auth.password = password;
+    so.auth.ssh_key_file = cfg->source.auth.ssh_key_file;
+    so.auth.ssh_known_hosts_file = cfg->source.auth.known_hosts_file;
+    rc = dsvm_source_new(&src, &so);
+    if (rc == 0)
+        rc = dsvm_source_fetch(&res, src);
+    if (rc == 0) {
+        *out = res.dir;
+        res.dir = NULL;
+        memcpy(commit, res.commit, 41);
+    }
+    dsvm_source_result_clear(&res);
+out:
+    dsvm_source_free(src);
+    if (password)
+        memset(password, 0, strlen(password));
+    free(password);
+    free(cache);
+    return rc;
+}
+
+/* Where the manifests are: --source DIR; else the configured Git source
+ * (fetched); a plain local directory is read as it is. */
+static int source_dir(char **out, char commit[41], const dsvm_config *cfg, const dsvm_cli_target *t)
+{
     if (t->source_dir) {
         *out = strdup(t->source_dir);
         return *out ? 0 : dsvm_error_oom();
     }
-    if (!url) {
+    if (!cfg->source.url) {
         dsvm_error_set(DSVM_ERRCLASS_CONFIG, "%s has no source.url; set it, or pass --source DIR",
                        cfg->path);
         return DSVM_EINVALID;
     }
-    if (strncmp(url, "file://", 7) == 0)
-        url += 7;
-    if (strstr(url, "://") || stat(url, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-        dsvm_error_set(DSVM_ERRCLASS_CONFIG,
-                       "source.url %s is not a local directory; pass --source DIR with a "
-                       "checkout",
-                       cfg->source.url);
-        return DSVM_EINVALID;
+    if (plain_directory(cfg->source.url)) {
+        *out = path_join(cfg->source.url, cfg->source.path);
+        return *out ? 0 : dsvm_error_oom();
     }
-    n = strlen(url) + (cfg->source.path ? strlen(cfg->source.path) : 0) + 2;
-    dir = malloc(n);
-    if (!dir)
-        return dsvm_error_oom();
-    snprintf(dir, n, "%s%s%s", url, cfg->source.path ? "/" : "",
-             cfg->source.path ? cfg->source.path : "");
-    *out = dir;
-    return 0;
+    return fetch_source(out, commit, cfg);
 }
 
 int dsvm_cli_engine_open(dsvm_config **out_cfg, dsvm_engine **out_engine, const char *cmd,
@@ -77,7 +139,7 @@ int dsvm_cli_engine_open(dsvm_config **out_cfg, dsvm_engine **out_engine, const 
     dsvm_config *cfg = NULL;
     dsvm_engine *e = NULL;
     dsvm_diags *diags = NULL;
-    char *dir = NULL;
+    char *dir = NULL, commit[41] = "";
     int rc;
 
     if (!target->config_path) {
@@ -87,10 +149,12 @@ int dsvm_cli_engine_open(dsvm_config **out_cfg, dsvm_engine **out_engine, const 
     rc = dsvm_config_load(&cfg, target->config_path, environ);
     if (rc < 0)
         return dsvm_cli_fail(cmd);
-    rc = source_dir(&dir, cfg, target);
+    rc = source_dir(&dir, commit, cfg, target);
     if (rc < 0)
         goto fail;
     opts->source_dir = dir;
+    if (!opts->commit && *commit)
+        opts->commit = commit;
     opts->provider_dir = target->provider_dir;
     if (opts->max_deletes < 0)
         opts->max_deletes = cfg->reconcile.max_deletes;
@@ -99,7 +163,9 @@ int dsvm_cli_engine_open(dsvm_config **out_cfg, dsvm_engine **out_engine, const 
     rc = dsvm_engine_new(&e, cfg, opts, with_state);
     if (rc < 0)
         goto fail;
-    opts->source_dir = NULL; /* the engine keeps its own copy */
+    opts->source_dir = NULL; /* the engine keeps its own copies */
+    if (opts->commit == commit)
+        opts->commit = NULL;
     rc = dsvm_diags_new(&diags);
     if (rc < 0)
         goto fail;

@@ -29,6 +29,7 @@ struct dsvm_engine {
     json_t *owned; /* [{"id","type","object"}] owned by this instance */
     char *read_error;
     char *source_dir; /* owned copy of opts.source_dir */
+    char *commit;     /* owned copy of opts.commit */
 };
 
 /** A lower-cased copy of `s` (malloc'd), or NULL. */

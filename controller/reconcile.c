@@ -80,7 +80,10 @@ int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconc
     e->owned = json_array();
     e->source_dir = opts->source_dir ? strdup(opts->source_dir) : NULL;
     e->opts.source_dir = e->source_dir;
-    if (!e->live || !e->owned || (opts->source_dir && !e->source_dir)) {
+    e->commit = opts->commit ? strdup(opts->commit) : NULL;
+    e->opts.commit = e->commit;
+    if (!e->live || !e->owned || (opts->source_dir && !e->source_dir) ||
+        (opts->commit && !e->commit)) {
         rc = dsvm_error_oom();
         goto fail;
     }
@@ -134,6 +137,7 @@ void dsvm_engine_free(dsvm_engine *e)
     json_decref(e->owned);
     free(e->read_error);
     free(e->source_dir);
+    free(e->commit);
     free(e);
 }
 
