@@ -14,11 +14,15 @@ int dsvm_cmd_validate(int argc, char **argv);
 int dsvm_cmd_schema(int argc, char **argv);
 int dsvm_cmd_plan(int argc, char **argv);
 int dsvm_cmd_apply(int argc, char **argv);
+int dsvm_cmd_history(int argc, char **argv);
+int dsvm_cmd_graph(int argc, char **argv);
 
 const dsvm_command dsvm_commands[] = {
     {"validate", dsvm_cmd_validate, "check the manifests in a directory"},
     {"plan", dsvm_cmd_plan, "show what an apply would change, field by field"},
     {"apply", dsvm_cmd_apply, "apply the manifests to Azure in dependency order"},
+    {"history", dsvm_cmd_history, "list recorded runs, or the journal of one run"},
+    {"graph", dsvm_cmd_graph, "print the resource dependency graph (Graphviz DOT)"},
     {"schema", dsvm_cmd_schema, "print the JSON Schema of the manifests"},
     {"version", dsvm_cmd_version, "print the version of dsvmops and its libraries"},
     {NULL, NULL, NULL},
