@@ -10,7 +10,10 @@
  *
  * All strings and specs reachable from a dsvm_repo are owned by it and live
  * until dsvm_repo_free(). The model does no I/O besides reading the files it
- * is given, keeps no mutable global state and never logs.
+ * is given, keeps no mutable global state and never logs. A load reads and
+ * parses files on a few short-lived threads of its own (see
+ * dsvm_limits.parse_threads) and checks documents on the caller's thread;
+ * separate loads may run concurrently. A loaded dsvm_repo is read-only.
  */
 #ifndef DSVMOPS_MANIFEST_H
 #define DSVMOPS_MANIFEST_H
