@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -394,6 +395,15 @@ static int parse_kindref(load_ctx *c, const ynode *v, const field_desc *f, dsvm_
     return add_ref(c, r, NULL) < 0 ? -1 : 0;
 }
 
+/* ARM IDs compare case-insensitively: ".../Subnets/x" is a subnet ID too. */
+static bool has_subnets_segment(const char *s)
+{
+    for (; *s; s++)
+        if (strncasecmp(s, "/subnets/", 9) == 0)
+            return true;
+    return false;
+}
+
 /* An ARM subnet ID, or Network-name/subnet-name queued for resolution. */
 static int parse_subnet(load_ctx *c, const ynode *v, dsvm_subnet_ref *sn)
 {
@@ -402,7 +412,7 @@ static int parse_subnet(load_ctx *c, const ynode *v, dsvm_subnet_ref *sn)
 
     sn->text = s;
     if (s[0] == '/') {
-        if (!dsvm_formats[FMT_ARMID].check(s) || !strstr(s, "/subnets/") || s[v->len - 1] == '/') {
+        if (!dsvm_formats[FMT_ARMID].check(s) || !has_subnets_segment(s) || s[v->len - 1] == '/') {
             ctx_error(c, v, NULL,
                       "invalid subnet \"%s\" for %s: expected Network-name/subnet-name or an ARM "
                       "subnet ID (/subscriptions/.../subnets/NAME)",
