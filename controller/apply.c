@@ -47,6 +47,8 @@ struct applier {
     int64_t run_id;
     size_t *deletes;
     size_t n_deletes, next_delete;
+    int tty;            /* progress goes to a terminal: one status line, redrawn */
+    int64_t started_ms; /* when the writes began, for the elapsed time */
 };
 
 static void pump(applier *a);
@@ -60,18 +62,41 @@ static const char *short_name(const char *id)
     return s ? s + 1 : id;
 }
 
+/*
+ * Report progress. Off a terminal: one line per finished resource (and its
+ * failure). On a terminal: failures get their lines, and one status line
+ * "done N, running M, queued K, elapsed T" is redrawn in place. `o` NULL
+ * redraws the status line only; `what` NULL as well ends it (the apply is
+ * over; what never started was blocked by a failed dependency).
+ */
 static void progress(applier *a, const op *o, const char *what)
 {
     FILE *f = a->e->opts.progress;
+    size_t running, rest;
 
     if (!f)
         return;
-    fprintf(f, "[%*zu/%zu] %-7s %s %s (%s): %s", a->total >= 100 ? 3 : 2, a->finished, a->total,
-            dsvm_action_name(o->item->action), o->item->type, short_name(o->item->id),
-            o->item->object, what);
-    if (o->started_ms)
-        fprintf(f, " in %.1fs", (double)(dsvm_http_now_ms() - o->started_ms) / 1000.0);
-    fputc('\n', f);
+    if (o && (!a->tty || o->failed)) {
+        fprintf(f, "%s[%*zu/%zu] %-7s %s %s (%s): %s", a->tty ? "\r\033[K" : "",
+                a->total >= 100 ? 3 : 2, a->finished, a->total, dsvm_action_name(o->item->action),
+                o->item->type, short_name(o->item->id), o->item->object, what);
+        if (o->started_ms)
+            fprintf(f, " in %.1fs", (double)(dsvm_http_now_ms() - o->started_ms) / 1000.0);
+        fputc('\n', f);
+        if (o->failed)
+            fprintf(f, "    %s\n", o->failure ? o->failure : "failed");
+    }
+    if (a->tty) {
+        /* an op being reported still counts as in flight */
+        running = a->in_flight - (o && a->in_flight ? 1 : 0);
+        rest = a->total > a->finished + running ? a->total - a->finished - running : 0;
+        fprintf(f, "\r\033[Kdone %zu", a->finished);
+        if (a->res->failed)
+            fprintf(f, " (%zu failed)", a->res->failed);
+        fprintf(f, ", running %zu, %s %zu, elapsed %.1fs%s", running,
+                o || what ? "queued" : "blocked", rest,
+                (double)(dsvm_http_now_ms() - a->started_ms) / 1000.0, o || what ? "" : "\n");
+    }
     fflush(f);
 }
 
@@ -103,8 +128,6 @@ static void op_finish(op *o, long http_status)
     if (o->failed) {
         a->res->failed++;
         progress(a, o, "FAILED");
-        if (e->opts.progress)
-            fprintf(e->opts.progress, "    %s\n", o->failure ? o->failure : "failed");
     } else {
         a->res->succeeded++;
         progress(a, o, "done");
@@ -645,6 +668,8 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
     a.plan = plan;
     a.res = &res;
     a.total = dsvm_plan_changes(plan);
+    a.tty = e->opts.progress && isatty(fileno(e->opts.progress));
+    a.started_ms = dsvm_http_now_ms();
     a.item_of_node = calloc(dsvm_graph_size(e->graph) + 1, sizeof(*a.item_of_node));
     a.deletes = calloc(plan->n + 1, sizeof(size_t));
     if (!a.item_of_node || !a.deletes) {
@@ -666,11 +691,13 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
     if (rc < 0)
         goto out;
     pump(&a);
+    progress(&a, NULL, "");
     rc = dsvm_http_run(e->http);
     if (rc == 0) {
         next_delete(&a);
         rc = dsvm_http_run(e->http);
     }
+    progress(&a, NULL, NULL);
     for (i = 0; i < dsvm_graph_size(e->graph); i++)
         if (a.item_of_node[i] && dsvm_sched_state(a.sched, i) == DSVM_NODE_BLOCKED)
             res.blocked++;
