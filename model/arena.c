@@ -38,7 +38,8 @@ void arena_clear(arena *a)
 
 void *arena_alloc_raw(arena *a, size_t size)
 {
-    const size_t align = sizeof(max_align_t);
+    /* 8 bytes: enough for every type the model allocates (pointers, int64_t) */
+    const size_t align = 8;
     arena_chunk *c = a->head;
     size_t need = (size + align - 1) / align * align;
     void *p;

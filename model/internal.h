@@ -43,12 +43,12 @@ enum { YN_SCALAR, YN_SEQ, YN_MAP };
 typedef struct ynode ynode;
 struct ynode {
     uint8_t type;
-    uint8_t plain; /* scalar written without quotes (may be int/bool/null) */
+    uint8_t plain;   /* scalar written without quotes (may be int/bool/null) */
+    uint16_t height; /* levels of collections below and including this one */
     uint32_t line, col;
     uint32_t len;    /* scalar length (at most the scalar limit) */
     uint32_t n;      /* SEQ: items; MAP: pairs */
-    uint32_t height; /* levels of collections below and including this one */
-    uint64_t weight; /* nodes below and including this one, aliases expanded */
+    uint32_t weight; /* nodes below and including this one, aliases expanded */
     const char *s;   /* scalar text, NUL-terminated */
     ynode **kids;    /* SEQ: n items; MAP: 2n entries, key then value */
 };

@@ -1070,7 +1070,11 @@ int dsvm_repo_load(dsvm_repo **out, const char *dir, const dsvm_limits *limits, 
     if (lim.max_depth == 0)
         lim.max_depth = 1;
     if (lim.max_depth > 4096)
-        lim.max_depth = 4096; /* frames are allocated up front */
+        lim.max_depth = 4096; /* frames are allocated up front; heights are 16-bit */
+    if (lim.max_document_nodes > (1u << 30))
+        lim.max_document_nodes = 1u << 30; /* node weights are 32-bit */
+    if (lim.max_alias_nodes > lim.max_document_nodes)
+        lim.max_alias_nodes = lim.max_document_nodes;
     diags_set_max(diags, lim.max_diags);
     memset(&w, 0, sizeof(w));
     memset(&c, 0, sizeof(c));
