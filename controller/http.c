@@ -5,6 +5,7 @@
  * in the multi handle's cache and are reused across attempts and requests.
  */
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -653,6 +654,16 @@ static int add_header(xfer *x, const char *line)
     return 0;
 }
 
+/* Every new connection goes through here: count it (reused ones do not). */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    dsvm_http *h = clientp;
+
+    (void)purpose;
+    h->stats.connections++;
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
 /* Start one attempt of `x` with bearer token `token` (or NULL). */
 static int start_attempt(dsvm_http *h, xfer *x, const char *token)
 {
@@ -708,6 +719,8 @@ static int start_attempt(dsvm_http *h, xfer *x, const char *token)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)h->opts.timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)h->opts.connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "dsvmops/" DSVM_VERSION);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -991,7 +1004,7 @@ static void finish_attempt(dsvm_http *h, xfer *x, CURLcode cc)
 {
     int64_t now = dsvm_http_now_ms(), delay, retry_after = -1;
     curl_off_t up = 0, down = 0;
-    long status = 0, connects = 0;
+    long status = 0;
     answer a;
     int kind, retry = 0;
     char *summary = NULL;
@@ -1002,10 +1015,8 @@ static void finish_attempt(dsvm_http *h, xfer *x, CURLcode cc)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up);
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
-    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
     h->stats.bytes_sent += (uint64_t)up;
     h->stats.bytes_received += (uint64_t)down;
-    h->stats.connections += (uint64_t)connects;
     if (cc != CURLE_OK)
         h->stats.transport_errors++;
     else if (status >= 100 && status < 600)

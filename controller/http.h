@@ -61,7 +61,7 @@ typedef struct {
     uint64_t bucket_waits;     /**< times a request waited for a client-side token bucket */
     uint64_t bytes_sent;
     uint64_t bytes_received;
-    uint64_t connections; /**< new connections opened (the rest were reused) */
+    uint64_t connections; /**< sockets opened, i.e. new connections (the rest were reused) */
 } dsvm_http_stats;
 
 /** Settings of the event loop; set defaults with dsvm_http_options_init(). */
