@@ -679,6 +679,8 @@ static int filter_parse(const char *s, struct filter *f)
             for (;;) {
                 if (!*q) {
                     membuf_clear(&v);
+                    free(f->field[f->n]);
+                    f->field[f->n] = NULL;
                     return -1;
                 }
                 if (*q == '\'' && q[1] == '\'') {
@@ -1679,9 +1681,16 @@ static void route(struct ctx *c, struct call *k, struct resp *r)
     struct list_q q;
     switch (k->ap.kind) {
     case AP_SUBS:
-        subscriptions_list(c, k, r);
+        if (strcmp(m, "GET") != 0)
+            resp_error(r, 405, "MethodNotAllowed", "Subscriptions support GET only.");
+        else
+            subscriptions_list(c, k, r);
         return;
     case AP_SUB:
+        if (strcmp(m, "GET") != 0) {
+            resp_error(r, 405, "MethodNotAllowed", "Subscriptions support GET only.");
+            return;
+        }
         resp_json(r, 200,
                   json_pack("{s:s%,s:s,s:s,s:s,s:s}", "id", k->rq->path, strlen(k->rq->path),
                             "subscriptionId", k->ap.sub, "displayName", "armsim subscription",
