@@ -667,6 +667,12 @@ static int filter_parse(const char *s, struct filter *f)
         if (strncasecmp(p, "atScope()", 9) == 0) {
             f->at_scope = 1;
             p += 9;
+        } else if (strncasecmp(p, "assignedTo('", 12) == 0 && strstr(p + 12, "')") && f->n < 8) {
+            /* assignedTo('{principal}'): armsim knows no groups, so it is principalId */
+            const char *end = strstr(p + 12, "')");
+            f->field[f->n] = xstrdup("principalId");
+            f->value[f->n++] = strndup(p + 12, (size_t)(end - p - 12));
+            p = end + 2;
         } else {
             q = p;
             while (*q && (isalnum((unsigned char)*q) || *q == '.' || *q == '/'))

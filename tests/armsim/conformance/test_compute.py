@@ -165,6 +165,11 @@ class ScaleSets(unittest.TestCase):
         st, _, err = SIM.request("PUT", path, body={"location": "eastus", "sku": {"name": "x"}},
                                  token=tok, headers={"If-None-Match": "*"})
         self.assertEqual(st, 412)
+        st, _, _ = SIM.request("DELETE", path, token=tok, headers={"If-Match": etag})
+        self.assertEqual(st, 412)  # the PATCH changed the etag
+        st, hdrs, _ = SIM.request("GET", path, token=tok)
+        st, _, _ = SIM.request("DELETE", path, token=tok, headers={"If-Match": hdrs["ETag"]})
+        self.assertEqual(st, 202)
 
     def test_manualupgrade_needs_instance_ids(self):
         self.cm.virtual_machine_scale_sets.begin_create_or_update(RG, "pool-up",

@@ -145,6 +145,8 @@ class RoleAssignments(unittest.TestCase):
         self.assertEqual(sorted(only), sorted(names[:2]))
         mine = list(ra.list_for_subscription(filter="principalId eq '%s'" % UAMI.principal_id))
         self.assertEqual(len(mine), 3)
+        mine = list(ra.list_for_subscription(filter="assignedTo('%s')" % UAMI.principal_id))
+        self.assertEqual(len(mine), 3)
         gone = ra.delete(UAMI.id, names[2])
         self.assertEqual(gone.name, names[2])
         self.assertIsNone(ra.delete(UAMI.id, names[2]))  # 204
