@@ -48,6 +48,7 @@ struct xfer {
     int attempts;
     int auth_retried;
     int waited_bucket; /* counted once per attempt in bucket_waits */
+    int too_big;       /* the answer passed max_body_bytes */
     char *token;       /* the bearer token of the current attempt */
     /* the current attempt */
     CURL *easy;
@@ -85,6 +86,7 @@ void dsvm_http_options_init(dsvm_http_options *opts)
     opts->principal_not_found_ms = 120000;
     opts->timeout_ms = 60000;
     opts->connect_timeout_ms = 10000;
+    opts->max_body_bytes = (size_t)64 << 20;
 }
 
 int64_t dsvm_http_now_ms(void)
@@ -377,6 +379,8 @@ int dsvm_http_new(dsvm_http **out, const dsvm_http_options *opts)
         h->opts.max_concurrency = 1;
     if (h->opts.max_attempts < 1)
         h->opts.max_attempts = 1;
+    if (h->opts.max_body_bytes == 0)
+        h->opts.max_body_bytes = (size_t)64 << 20;
     h->opts.correlation_id = NULL;
     h->opts.ca_file = NULL;
     h->opts.limits = NULL;
@@ -506,6 +510,7 @@ static void attempt_clear(xfer *x)
     wipe_free(x->token);
     x->token = NULL;
     x->errbuf[0] = '\0';
+    x->too_big = 0;
 }
 
 static void xfer_free(xfer *x)
@@ -610,6 +615,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     xfer *x = userp;
     size_t n = size * nmemb;
 
+    if (x->resp_len + n > x->h->opts.max_body_bytes) {
+        x->too_big = 1;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
     if (x->resp_len + n + 1 > x->resp_cap) {
         size_t cap = x->resp_cap ? x->resp_cap : 4096;
         char *g;
@@ -797,10 +806,15 @@ static char *summarize(xfer *x, long status, int curl_code, const answer *a)
 {
     const char *what =
         curl_code ? (x->errbuf[0] ? x->errbuf : curl_easy_strerror(curl_code)) : NULL;
-    char statusbuf[32];
+    char statusbuf[32], toobig[96];
     int n;
     char *s;
 
+    if (x->too_big) {
+        snprintf(toobig, sizeof(toobig), "the answer is larger than %zu bytes (max_body_bytes)",
+                 x->h->opts.max_body_bytes);
+        what = toobig;
+    }
     snprintf(statusbuf, sizeof(statusbuf), "%ld", status);
     n = snprintf(NULL, 0,
                  "%s %s: %s%s%s%s%s%s [x-ms-request-id: %s, x-ms-correlation-request-id: %s]",

@@ -74,6 +74,7 @@ typedef struct {
     int64_t principal_not_found_ms;  /**< how long PrincipalNotFound is retried (120000) */
     int64_t timeout_ms;              /**< one attempt, whole transfer (60000) */
     int64_t connect_timeout_ms;      /**< connection set-up (10000) */
+    size_t max_body_bytes;           /**< larger answers fail, not retried (64 MiB) */
     const char *ca_file;             /**< extra CA bundle (PEM) or NULL for the system's */
     const char *correlation_id;      /**< NULL: a random UUID per dsvm_http */
     const dsvm_bucket_limit *limits; /**< three bucket limits, NULL: ARM's */

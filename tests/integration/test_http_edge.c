@@ -204,6 +204,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                                          : "{\"properties\":{\"provisioningState\":\"Succeeded\"}}",
                        NULL);
         }
+    } else if (!strcmp(url, "/big")) {
+        char big[4097];
+
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        rc = answer(c, 200, big, NULL);
     } else if (!strcmp(url, "/conflict")) {
         const char *h[] = {"x-ms-request-id", "rid-conflict-1", NULL};
 
@@ -543,6 +549,32 @@ static void edge_key_vault_token_uses_the_vault_scope_and_survives_a_503(void **
     dsvm_auth_free(auth);
 }
 
+static void edge_an_oversized_answer_fails_without_retry(void **state)
+{
+    world *w = *state;
+    dsvm_http_options o;
+    dsvm_http *h = NULL;
+    dsvm_http_request req;
+    result r = {0};
+    char url[256];
+
+    dsvm_http_options_init(&o);
+    o.max_body_bytes = 1024;
+    o.log = w->log;
+    assert_int_equal(dsvm_http_new(&h, &o), 0);
+    snprintf(url, sizeof(url), "%s/big", w->srv.base);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    assert_int_equal(dsvm_http_submit(h, &req, on_done, &r), 0);
+    assert_int_equal(dsvm_http_run(h), 0);
+    assert_int_equal(r.error, DSVM_ENET);
+    assert_int_equal(r.attempts, 1);
+    assert_non_null(strstr(r.message, "the answer is larger than 1024 bytes"));
+    dsvm_http_free(h);
+    result_clear(&r);
+}
+
 typedef struct {
     result first, second;
     volatile sig_atomic_t *stop;
@@ -633,6 +665,8 @@ int main(void)
             edge_stop_flag_cancels_queued_requests_and_lets_the_wire_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(
             edge_key_vault_token_uses_the_vault_scope_and_survives_a_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(edge_an_oversized_answer_fails_without_retry, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
