@@ -974,22 +974,32 @@ static const git_remote_head *match_ref(const git_remote_head **heads, size_t n,
     return h;
 }
 
-/* Download all branches and tags, plus `extra` (a ref outside them) when given. */
-static int download(op_state *op, git_remote *remote, const char *extra)
+/*
+ * Download the remote ref `only` (a name from the ref list), or all
+ * branches and tags when it is NULL. Branches land in refs/remotes/origin/,
+ * tags in refs/tags/, anything else (HEAD, refs/pull/...) in WANTED_REF.
+ */
+static int download(op_state *op, git_remote *remote, const char *only)
 {
     char heads[] = FETCH_HEADS, tags[] = FETCH_TAGS;
-    char *specs[3] = {heads, tags, NULL};
-    char *extra_spec = NULL;
+    char *specs[2] = {heads, tags};
+    char *one = NULL;
     git_strarray arr = {specs, 2};
     git_fetch_options fo;
     const git_indexer_progress *stats;
     int rc;
 
-    if (extra && strncmp(extra, "refs/heads/", 11) && strncmp(extra, "refs/tags/", 10)) {
-        extra_spec = fmt_alloc("+%s:" WANTED_REF, extra);
-        if (!extra_spec)
+    if (only) {
+        if (!strncmp(only, "refs/heads/", 11))
+            one = fmt_alloc("+%s:refs/remotes/origin/%s", only, only + 11);
+        else if (!strncmp(only, "refs/tags/", 10))
+            one = fmt_alloc("+%s:%s", only, only);
+        else
+            one = fmt_alloc("+%s:" WANTED_REF, only);
+        if (!one)
             return dsvm_error_oom();
-        specs[arr.count++] = extra_spec;
+        specs[0] = one;
+        arr.count = 1;
     }
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
     init_callbacks(&fo.callbacks, op);
@@ -998,7 +1008,7 @@ static int download(op_state *op, git_remote *remote, const char *extra)
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     fo.proxy_opts.type = GIT_PROXY_AUTO;
     rc = git_remote_fetch(remote, &arr, &fo, "dsvmops fetch");
-    free(extra_spec);
+    free(one);
     stats = git_remote_stats(remote);
     op->res.fetched = 1;
     if (stats) {

@@ -9,7 +9,8 @@
  *
  *     cache_dir/lock                  flock()ed during a fetch or resolve
  *     cache_dir/repo.git/             bare repository; remote branches in
- *                                     refs/remotes/origin/NAME, tags in refs/tags/NAME
+ *                                     refs/remotes/origin/NAME, tags in refs/tags/NAME,
+ *                                     other refs (HEAD) in refs/dsvmops/wanted
  *     cache_dir/checkouts/NAME/       the `path` subtree of one commit, written
  *                                     from the object database (no index, no
  *                                     .git); NAME is the commit SHA, plus
@@ -45,7 +46,8 @@
  * git_remote_ls(), the equivalent of git ls-remote). When the object that
  * the ref names is already in the cache, nothing is downloaded and, when its
  * checkout exists, nothing is written either: a no-change fetch costs one
- * ref advertisement. Otherwise all branches and tags are fetched.
+ * ref advertisement. Otherwise only that ref is fetched; all branches and
+ * tags are fetched only to look for a commit SHA that is not in the cache.
  *
  * Failure behaviour. An unreachable repository (DSVM_ENET), refused
  * credentials or an unknown or mismatching SSH host key (DSVM_EAUTH), a

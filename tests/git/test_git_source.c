@@ -776,6 +776,38 @@ static void git_options_and_odd_refs(void **state)
     dsvm_source_free(src);
 }
 
+/*
+ * A branch fetch brings that branch only; a SHA elsewhere is found by
+ * fetching all. Over HTTP: libgit2's local transport sends every ref anyway.
+ */
+static void git_fetch_brings_only_the_ref(void **state)
+{
+    fixture *f = *state;
+    dsvm_source *src;
+    dsvm_source_result r = {0}, other = {0};
+    char feature[41], cmd[512], url[128];
+
+    run("cd '%s' && git checkout -qb feature && echo x > feature.txt && git add -A && "
+        "git commit -qm feature && git push -q origin feature && git checkout -q main",
+        f->work);
+    rev_parse(f, "feature", feature);
+    start_server(f, "");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/origin.git", f->port);
+    src = source(f, url, "main", "environments/prod");
+    assert_int_equal(dsvm_source_fetch(&r, src), 0);
+    snprintf(cmd, sizeof(cmd), "git -C '%s/repo.git' cat-file -e %s 2>/dev/null", f->cache,
+             feature);
+    assert_int_not_equal(system(cmd), 0);
+
+    assert_int_equal(dsvm_source_resolve(&other, src, feature, NULL), 0);
+    assert_string_equal(other.commit, feature);
+    assert_true(other.fetched);
+    assert_int_equal(system(cmd), 0);
+    dsvm_source_result_clear(&r);
+    dsvm_source_result_clear(&other);
+    dsvm_source_free(src);
+}
+
 /* A cache that has piled up packs is cloned afresh into one. */
 static void git_many_packs_are_collapsed(void **state)
 {
@@ -1359,6 +1391,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(git_last_good_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(git_unsafe_symlink_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(git_options_and_odd_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_fetch_brings_only_the_ref, setup, teardown),
         cmocka_unit_test_setup_teardown(git_many_packs_are_collapsed, setup, teardown),
         cmocka_unit_test_setup_teardown(git_concurrent_fetches_share_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(git_http_token_clone_and_fetch, setup, teardown),
