@@ -9,13 +9,15 @@
 #include "cli.h"
 #include "cli_engine.h"
 #include "dsvmops/error.h"
+#include "plan_file.h"
 
 int dsvm_cmd_apply(int argc, char **argv);
 
 static void usage(FILE *f)
 {
-    fputs("usage: dsvmops apply -c CONFIG [--source DIR] [--prune] [--allow-deletes N]\n"
-          "                     [--allow-replace] [--parallelism N] [--target KIND/NAME]\n"
+    fputs("usage: dsvmops apply -c CONFIG [--source DIR | --plan FILE] [--prune]\n"
+          "                     [--allow-deletes N] [--allow-replace] [--parallelism N]\n"
+          "                     [--target KIND/NAME]\n"
           "\n"
           "Plan, then write the changes to Azure in dependency order: independent\n"
           "resources in parallel, deletes in reverse order. Every write is journalled\n"
@@ -24,6 +26,8 @@ static void usage(FILE *f)
           "Options:\n"
           "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
           "      --source DIR        read manifests from DIR instead of the configured source\n"
+          "      --plan FILE         apply a plan saved by 'plan -o FILE --format json', only\n"
+          "                          if the commit and the live state are still the same\n"
           "      --prune             delete owned resources that are no longer in Git\n"
           "      --allow-deletes N   allow up to N deletes (default: reconcile.max_deletes)\n"
           "      --allow-replace     allow replacing stateful resources (vaults, storage)\n"
@@ -36,7 +40,8 @@ static void usage(FILE *f)
           "  -h, --help              show this help\n"
           "\n"
           "Exit status: 0 success, 1 error (nothing written), 3 some resources failed\n"
-          "(the rest were applied; the run is recorded), 4 refused by a safety guard.\n",
+          "(the rest were applied; the run is recorded), 4 refused by a safety guard\n"
+          "(also a saved plan whose commit or live state has moved; nothing written).\n",
           f);
 }
 
@@ -45,6 +50,7 @@ int dsvm_cmd_apply(int argc, char **argv)
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"source", required_argument, NULL, 's'},
+        {"plan", required_argument, NULL, 'F'},
         {"prune", no_argument, NULL, 'p'},
         {"allow-deletes", required_argument, NULL, 'D'},
         {"allow-replace", no_argument, NULL, 'R'},
@@ -64,6 +70,8 @@ int dsvm_cmd_apply(int argc, char **argv)
     dsvm_engine *e = NULL;
     dsvm_plan *plan = NULL;
     char *text = NULL, *end;
+    const char *plan_path = NULL;
+    json_t *saved = NULL;
     int c, code, quiet = 0, rc;
 
     opts.max_deletes = -1;
@@ -111,6 +119,9 @@ int dsvm_cmd_apply(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
+        case 'F':
+            plan_path = optarg;
+            break;
         case 'h':
             usage(stdout);
             return DSVM_EXIT_OK;
@@ -124,12 +135,23 @@ int dsvm_cmd_apply(int argc, char **argv)
         return DSVM_EXIT_ERROR;
     }
     opts.progress = quiet ? NULL : stdout;
+    if (plan_path && (dsvm_plan_file_load(&saved, plan_path) < 0 ||
+                      dsvm_plan_file_options(&opts, saved, plan_path) < 0)) {
+        json_decref(saved);
+        return dsvm_cli_fail("apply");
+    }
     code = dsvm_cli_engine_open(&cfg, &e, "apply", &target, &opts, 1);
     if (code != 0)
         return code;
     code = DSVM_EXIT_ERROR;
     if (dsvm_engine_observe(e) < 0 || dsvm_engine_plan(e, &plan) < 0) {
         dsvm_cli_fail("apply");
+        goto out;
+    }
+    rc = saved ? dsvm_plan_file_check(saved, e, plan) : 0;
+    if (rc < 0) {
+        dsvm_cli_fail("apply");
+        code = rc == DSVM_EREFUSED ? DSVM_EXIT_REFUSED : DSVM_EXIT_ERROR;
         goto out;
     }
     if (!quiet && dsvm_plan_render_text(&text, plan, 0) == 0)
@@ -164,6 +186,7 @@ int dsvm_cmd_apply(int argc, char **argv)
            (long long)res.run_id);
     code = DSVM_EXIT_OK;
 out:
+    json_decref(saved);
     free(text);
     dsvm_plan_free(plan);
     dsvm_engine_free(e);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_engine.h"
 #include "dsvmops/error.h"
+#include "plan_file.h"
 
 int dsvm_cmd_plan(int argc, char **argv);
 
@@ -26,7 +27,8 @@ static void usage(FILE *f)
           "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
           "      --source DIR        read manifests from DIR instead of the configured source\n"
           "      --format FORMAT     text (default), json or markdown\n"
-          "  -o, --output FILE       write the plan to FILE instead of stdout\n"
+          "  -o, --output FILE       write the plan to FILE instead of stdout; with --format\n"
+          "                          json it is a saved plan for 'apply --plan FILE'\n"
           "      --detailed-exitcode exit 2 when there are changes\n"
           "      --target KIND/NAME  only that object and what it needs\n"
           "      --prune             plan deletes of owned resources no longer in Git\n"
@@ -123,9 +125,13 @@ int dsvm_cmd_plan(int argc, char **argv)
     if (strcmp(format, "json") == 0) {
         json_t *meta = json_pack("{s:s,s:o}", "subscription", cfg->target.subscription.value,
                                  "requests", dsvm_engine_request_counts(e));
+        json_t *saved = NULL;
 
-        if (dsvm_plan_render_json(&text, plan, meta) < 0)
+        /* what apply --plan needs to refuse a stale plan */
+        if (!meta || dsvm_plan_file_meta(&saved, e, plan) < 0 ||
+            json_object_update(meta, saved) < 0 || dsvm_plan_render_json(&text, plan, meta) < 0)
             text = NULL;
+        json_decref(saved);
         json_decref(meta);
     } else if (strcmp(format, "markdown") == 0) {
         if (dsvm_plan_render_markdown(&text, plan, NULL) < 0)
