@@ -36,6 +36,8 @@ static void usage(FILE *f)
           "      --resend-secrets    re-send write-only fields that have no fingerprint\n"
           "      --provider-dir DIR  where provider plugins live\n"
           "      --instance NAME     ownership tag value (default: default)\n"
+          "      --rate-limits SPEC  client token buckets: off, or reads=B/R,writes=B/R,\n"
+          "                          deletes=B/R (default ARM's: 250/25, 200/10, 200/10)\n"
           "  -q, --quiet             no per-resource progress\n"
           "  -h, --help              show this help\n"
           "\n"
@@ -59,6 +61,7 @@ int dsvm_cmd_apply(int argc, char **argv)
         {"resend-secrets", no_argument, NULL, 'S'},
         {"provider-dir", required_argument, NULL, 'P'},
         {"instance", required_argument, NULL, 'i'},
+        {"rate-limits", required_argument, NULL, 'r'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -115,6 +118,9 @@ int dsvm_cmd_apply(int argc, char **argv)
             break;
         case 'i':
             opts.instance = optarg;
+            break;
+        case 'r':
+            opts.rate_limits = optarg;
             break;
         case 'q':
             quiet = 1;

@@ -11,6 +11,7 @@
 #include "cli_engine.h"
 #include "dsvmops/error.h"
 #include "plan_file.h"
+#include "pr_plan.h"
 
 int dsvm_cmd_plan(int argc, char **argv);
 
@@ -18,14 +19,23 @@ static void usage(FILE *f)
 {
     fputs("usage: dsvmops plan -c CONFIG [--source DIR] [--format text|json|markdown]\n"
           "                    [--detailed-exitcode] [-o FILE] [--target KIND/NAME]\n"
+          "       dsvmops plan -c CONFIG [--source DIR] --base REV --head REV\n"
+          "                    --format markdown [-o FILE]\n"
           "\n"
           "Compare the manifests with live Azure state and print what an apply would\n"
           "create, update, replace, delete or adopt, field by field. Nothing is written.\n"
           "Secrets never appear: changed write-only fields show as (sensitive).\n"
           "\n"
+          "With --base and --head (a pull-request review), both revisions are taken from\n"
+          "the Git repository that holds --source DIR (or from the configured source):\n"
+          "the manifest objects the change adds, removes or modifies, field by field,\n"
+          "then the plan of head against live Azure.\n"
+          "\n"
           "Options:\n"
           "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
           "      --source DIR        read manifests from DIR instead of the configured source\n"
+          "      --base REV          pull-request review: the revision the change starts from\n"
+          "      --head REV          pull-request review: the revision under review\n"
           "      --format FORMAT     text (default), json or markdown\n"
           "  -o, --output FILE       write the plan to FILE instead of stdout; with --format\n"
           "                          json it is a saved plan for 'apply --plan FILE'\n"
@@ -34,6 +44,8 @@ static void usage(FILE *f)
           "      --prune             plan deletes of owned resources no longer in Git\n"
           "      --provider-dir DIR  where provider plugins live\n"
           "      --instance NAME     ownership tag value (default: default)\n"
+          "      --rate-limits SPEC  client token buckets: off, or reads=B/R,writes=B/R,\n"
+          "                          deletes=B/R (default ARM's: 250/25, 200/10, 200/10)\n"
           "  -h, --help              show this help\n"
           "\n"
           "Exit status: 0 success (no changes with --detailed-exitcode), 1 error,\n"
@@ -46,6 +58,8 @@ int dsvm_cmd_plan(int argc, char **argv)
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"source", required_argument, NULL, 's'},
+        {"base", required_argument, NULL, 'B'},
+        {"head", required_argument, NULL, 'H'},
         {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
         {"detailed-exitcode", no_argument, NULL, 'd'},
@@ -53,10 +67,12 @@ int dsvm_cmd_plan(int argc, char **argv)
         {"prune", no_argument, NULL, 'p'},
         {"provider-dir", required_argument, NULL, 'P'},
         {"instance", required_argument, NULL, 'i'},
+        {"rate-limits", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     dsvm_cli_target target = {0};
+    dsvm_pr_plan_args pr = {0};
     dsvm_reconcile_opts opts = {0};
     const char *format = "text", *output = NULL;
     int detailed = 0, c, code;
@@ -75,6 +91,12 @@ int dsvm_cmd_plan(int argc, char **argv)
             break;
         case 's':
             target.source_dir = optarg;
+            break;
+        case 'B':
+            pr.base = optarg;
+            break;
+        case 'H':
+            pr.head = optarg;
             break;
         case 'f':
             format = optarg;
@@ -97,6 +119,9 @@ int dsvm_cmd_plan(int argc, char **argv)
         case 'i':
             opts.instance = optarg;
             break;
+        case 'r':
+            opts.rate_limits = optarg;
+            break;
         case 'h':
             usage(stdout);
             return DSVM_EXIT_OK;
@@ -113,6 +138,16 @@ int dsvm_cmd_plan(int argc, char **argv)
         strcmp(format, "markdown") != 0) {
         dsvm_cli_error("plan", "unknown --format '%s'; use text, json or markdown", format);
         return DSVM_EXIT_ERROR;
+    }
+    if (pr.base || pr.head) {
+        if (!pr.base || !pr.head || strcmp(format, "markdown") != 0) {
+            dsvm_cli_error("plan", "a pull-request plan needs --base REV, --head REV and "
+                                   "--format markdown together");
+            return DSVM_EXIT_ERROR;
+        }
+        pr.output = output;
+        pr.detailed = detailed;
+        return dsvm_pr_plan_run(&target, &opts, &pr);
     }
     code = dsvm_cli_engine_open(&cfg, &e, "plan", &target, &opts, 1);
     if (code != 0)

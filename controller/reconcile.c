@@ -57,11 +57,58 @@ void dsvm_engine_live_del(dsvm_engine *e, const char *id)
     free(key);
 }
 
+int dsvm_rate_limits_parse(void *out_limits3, const char *spec)
+{
+    static const char *const names[DSVM_BUCKET_COUNT] = {"reads", "writes", "deletes"};
+    dsvm_bucket_limit lim[DSVM_BUCKET_COUNT];
+    const char *p = spec;
+    int i;
+
+    for (i = 0; i < DSVM_BUCKET_COUNT; i++)
+        lim[i] = dsvm_ratelimit_arm_limit((dsvm_bucket_class)i);
+    if (strcmp(spec, "off") == 0) {
+        for (i = 0; i < DSVM_BUCKET_COUNT; i++) {
+            lim[i].burst = 1e9;
+            lim[i].per_sec = 1e9;
+        }
+        p = "";
+    }
+    while (*p) {
+        size_t n = strcspn(p, "=");
+        double burst, rate;
+        char *end;
+
+        for (i = 0; i < DSVM_BUCKET_COUNT; i++)
+            if (strlen(names[i]) == n && strncmp(p, names[i], n) == 0)
+                break;
+        if (i == DSVM_BUCKET_COUNT || p[n] != '=')
+            goto bad;
+        burst = strtod(p + n + 1, &end);
+        if (*end != '/')
+            goto bad;
+        rate = strtod(end + 1, &end);
+        if (burst < 1 || rate <= 0 || (*end && *end != ','))
+            goto bad;
+        lim[i].burst = burst;
+        lim[i].per_sec = rate;
+        p = *end ? end + 1 : end;
+    }
+    memcpy(out_limits3, lim, sizeof(lim));
+    return 0;
+bad:
+    dsvm_error_set(DSVM_ERRCLASS_CONFIG,
+                   "rate limits '%s': write \"off\" or e.g. "
+                   "\"reads=250/25,writes=200/10,deletes=200/10\" (burst/per second)",
+                   spec);
+    return DSVM_EINVALID;
+}
+
 int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconcile_opts *opts,
                     int with_state)
 {
     dsvm_engine *e = calloc(1, sizeof(*e));
     dsvm_http_options hopts;
+    dsvm_bucket_limit limits[DSVM_BUCKET_COUNT];
     char *dir = NULL;
     int rc;
 
@@ -94,6 +141,12 @@ int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconc
         goto fail;
     }
     dsvm_http_options_init(&hopts);
+    if (opts->rate_limits) {
+        rc = dsvm_rate_limits_parse(limits, opts->rate_limits);
+        if (rc < 0)
+            goto fail;
+        hopts.limits = limits;
+    }
     hopts.max_concurrency = e->opts.parallelism;
     hopts.ca_file = cfg->target.ca_file.value;
     rc = dsvm_http_new(&e->http, &hopts);
@@ -364,22 +417,22 @@ static int parents_live(dsvm_engine *e, const char *id)
 
 static int list_owned(dsvm_engine *e);
 
-int dsvm_engine_observe(dsvm_engine *e)
+/* Submit the reads the provider describes for `scope`. */
+static int submit_described(dsvm_engine *e, json_t *scope)
 {
-    json_t *scope = json_pack("{s:s}", "subscription", e->subscription), *reqs = NULL, *r;
-    char *scope_text = NULL, *reqs_text = NULL;
+    char *scope_text = json_dumps(scope, JSON_COMPACT), *reqs_text = NULL;
+    json_t *reqs = NULL, *r;
     size_t i;
     int rc;
 
-    scope_text = scope ? json_dumps(scope, JSON_COMPACT) : NULL;
-    if (!scope_text) {
-        rc = dsvm_error_oom();
-        goto out;
-    }
+    if (!scope_text)
+        return dsvm_error_oom();
     rc = dsvm_plugin_describe_reads(&reqs_text, e->plugin, scope_text);
+    free(scope_text);
     if (rc < 0)
-        goto out;
+        return rc;
     reqs = json_loads(reqs_text, 0, NULL);
+    free(reqs_text);
     json_array_foreach(reqs, i, r)
     {
         const char *path = json_string_value(json_object_get(r, "path"));
@@ -393,36 +446,61 @@ int dsvm_engine_observe(dsvm_engine *e)
         free(url);
         free(text);
         if (rc < 0)
-            goto out;
+            break;
     }
+    json_decref(reqs);
+    return rc;
+}
+
+static int observe_children(dsvm_engine *e)
+{
+    json_t *children = json_array(), *scope, *r;
+    size_t i;
+    int rc;
+
+    if (!children)
+        return dsvm_error_oom();
+    json_array_foreach(e->resources, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        const char *type = json_string_value(json_object_get(r, "type"));
+        const dsvm_type_rules *rules = type ? dsvm_plugin_type_rules(e->plugin, type) : NULL;
+
+        if (rules && (rules->flags & DSVM_TYPE_NO_LIST) && parents_live(e, id))
+            json_array_append_new(children, json_pack("{s:s,s:s,s:O}", "id", id, "type", type,
+                                                      "body", json_object_get(r, "body")));
+    }
+    if (json_array_size(children) == 0) {
+        json_decref(children);
+        return 0;
+    }
+    scope = json_pack("{s:s,s:o}", "subscription", e->subscription, "children", children);
+    if (!scope)
+        return dsvm_error_oom();
+    rc = submit_described(e, scope);
+    json_decref(scope);
+    if (rc == 0)
+        rc = dsvm_http_run(e->http);
+    return rc;
+}
+
+int dsvm_engine_observe(dsvm_engine *e)
+{
+    json_t *scope = json_pack("{s:s}", "subscription", e->subscription);
+    int rc;
+
+    if (!scope)
+        return dsvm_error_oom();
+    rc = submit_described(e, scope);
+    json_decref(scope);
+    if (rc < 0)
+        return rc;
     rc = dsvm_http_run(e->http);
     if (rc == 0 && !e->read_error) {
-        /* Types without a list: one GET each, only under live parents. */
-        json_array_foreach(e->resources, i, r)
-        {
-            const char *id = json_string_value(json_object_get(r, "id"));
-            const char *type = json_string_value(json_object_get(r, "type"));
-            const dsvm_type_rules *rules = type ? dsvm_plugin_type_rules(e->plugin, type) : NULL;
-            json_t *desc;
-            char *url, *text;
-            size_t n;
-
-            if (!rules || !(rules->flags & DSVM_TYPE_NO_LIST) || !parents_live(e, id))
-                continue;
-            n = strlen(e->base) + strlen(id) + strlen(rules->api_version) + 16;
-            url = malloc(n);
-            desc = json_pack("{s:s,s:s,s:s}", "method", "GET", "type", type, "id", id);
-            text = desc ? json_dumps(desc, JSON_COMPACT) : NULL;
-            json_decref(desc);
-            if (url)
-                snprintf(url, n, "%s%s?api-version=%s", e->base, id, rules->api_version);
-            rc = url && text ? submit_read(e, url, text) : dsvm_error_oom();
-            free(url);
-            free(text);
-            if (rc < 0)
-                goto out;
-        }
-        rc = dsvm_http_run(e->http);
+        /* Types without a subscription-wide list: the provider lists them
+         * per parent (one list per storage account, Batch account or data
+         * collection rule), only under parents that are live. */
+        rc = observe_children(e);
     }
     if (rc == 0 && e->read_error) {
         dsvm_error_set(DSVM_ERRCLASS_NET, "%s", e->read_error);
@@ -430,11 +508,6 @@ int dsvm_engine_observe(dsvm_engine *e)
     }
     if (rc == 0)
         rc = list_owned(e);
-out:
-    json_decref(scope);
-    json_decref(reqs);
-    free(scope_text);
-    free(reqs_text);
     return rc;
 }
 

@@ -32,7 +32,16 @@ typedef struct {
     int resend_secrets;       /**< re-send write-only fields without fingerprints */
     const char *target;       /**< "Kind/name": only that object and what it needs */
     FILE *progress;           /**< per-resource progress lines, or NULL */
+    const char *rate_limits;  /**< client token buckets, e.g. "writes=200/10"; NULL: ARM's */
 } dsvm_reconcile_opts;
+
+/**
+ * Parse a token-bucket spec into three limits (read, write, delete order):
+ * "off", or comma-separated "reads=BURST/PER_SEC", "writes=...",
+ * "deletes=..." (classes not named keep ARM's limits). The same syntax as
+ * armsim's --throttle.
+ */
+int dsvm_rate_limits_parse(void *out_limits3, const char *spec);
 
 /** What one apply did. */
 typedef struct {

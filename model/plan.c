@@ -142,12 +142,14 @@ static int plan_desired(dsvm_plan *plan, dsvm_plan_item *it, const json_t *res,
     return 0;
 }
 
-static int item_strings(dsvm_plan_item *it, const char *id, const char *type, const char *object)
+static int item_strings(dsvm_plan_item *it, const char *id, const char *type, const char *object,
+                        const char *api_version)
 {
     it->id = strdup(id);
     it->type = strdup(type);
     it->object = strdup(object ? object : "");
-    return it->id && it->type && it->object ? 0 : DSVM_ENOMEM;
+    it->api_version = strdup(api_version ? api_version : "");
+    return it->id && it->type && it->object && it->api_version ? 0 : DSVM_ENOMEM;
 }
 
 int dsvm_plan_build(dsvm_plan **out, const json_t *desired, const json_t *live, const json_t *owned,
@@ -194,7 +196,8 @@ int dsvm_plan_build(dsvm_plan **out, const json_t *desired, const json_t *live, 
         if (rc == 0) {
             plan->n++;
             rc = item_strings(&plan->items[plan->n - 1], id, type,
-                              json_string_value(json_object_get(res, "object")));
+                              json_string_value(json_object_get(res, "object")),
+                              json_string_value(json_object_get(res, "apiVersion")));
         }
         if (rc == 0)
             rc = plan_desired(plan, &plan->items[plan->n - 1], res, json_object_get(live, key), r,
@@ -241,7 +244,7 @@ int dsvm_plan_build(dsvm_plan **out, const json_t *desired, const json_t *live, 
         plan->n++;
         plan->items[plan->n - 1].action = DSVM_ACTION_DELETE;
         rc = item_strings(&plan->items[plan->n - 1], id, type,
-                          json_string_value(json_object_get(res, "object")));
+                          json_string_value(json_object_get(res, "object")), NULL);
         if (rc < 0)
             goto out;
     }
@@ -393,8 +396,9 @@ int dsvm_plan_render_json(char **out, const dsvm_plan *plan, const json_t *meta)
     summary = NULL;
     for (i = 0; i < plan->n; i++) {
         const dsvm_plan_item *it = &plan->items[i];
-        json_t *r = json_pack("{s:s,s:s,s:s,s:s}", "action", action_names[it->action], "id", it->id,
-                              "type", it->type, "object", it->object);
+        json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:s}", "action", action_names[it->action], "id",
+                              it->id, "type", it->type, "object", it->object, "apiVersion",
+                              it->api_version ? it->api_version : "");
         json_t *changes = json_array(), *sens = json_array();
 
         if (!r || !changes || !sens) {
@@ -533,6 +537,7 @@ void dsvm_plan_free(dsvm_plan *plan)
         free(it->id);
         free(it->type);
         free(it->object);
+        free(it->api_version);
         dsvm_diff_free(it->diff);
         for (j = 0; j < it->n_sensitive; j++)
             free(it->sensitive[j]);

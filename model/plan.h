@@ -36,9 +36,10 @@ typedef struct {
     dsvm_action action;
     char *id;
     char *type;
-    char *object;     /**< "Kind/name" of the manifest object, or "" */
-    dsvm_diff *diff;  /**< field changes for update/replace/adopt; NULL otherwise */
-    char **sensitive; /**< write-only paths that will be re-sent */
+    char *object;      /**< "Kind/name" of the manifest object, or "" */
+    char *api_version; /**< the resource's "apiVersion", or "" */
+    dsvm_diff *diff;   /**< field changes for update/replace/adopt; NULL otherwise */
+    char **sensitive;  /**< write-only paths that will be re-sent */
     size_t n_sensitive;
     json_t *desired; /**< desired body (a reference) or NULL for deletes */
 } dsvm_plan_item;

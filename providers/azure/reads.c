@@ -6,6 +6,10 @@
  *
  * scope: {"subscription": "...", "types": [...] (default: all),
  *         "ids": [...] (resources of NO_LIST types to GET),
+ *         "children": [{"id","type","body"}...] (resources of NO_LIST types,
+ *         read with one list per parent instead: the shares of an account,
+ *         the pools of a Batch account, the associations of a data
+ *         collection rule; subscription-wide lists are then left out),
  *         "resourceGroups": [...] (when given, the groups that exist: a GET
  *         inside any other group is skipped, since it would answer 404)}
  * Each request: {"method":"GET","path","bucket","type","list": bool}.
@@ -84,6 +88,66 @@ static int add_request(json_t *out, json_t *path, const char *type, int list)
     return 0;
 }
 
+/*
+ * The list that holds a resource of a type without a subscription-wide
+ * list: its parent's collection (the ID without its last segment), or for
+ * data collection rule associations the rule's "associations" list, found
+ * in the desired body.
+ */
+static json_t *parent_list(const dsvm_type_rules *r, const char *id, const json_t *body)
+{
+    const char *slash = strrchr(id, '/');
+
+    if (strcasecmp(r->type, "Microsoft.Insights/dataCollectionRuleAssociations") == 0) {
+        const char *dcr = json_string_value(
+            json_object_get(json_object_get(body, "properties"), "dataCollectionRuleId"));
+
+        return dcr ? json_sprintf("%s/associations?api-version=%s", dcr, r->api_version) : NULL;
+    }
+    return slash ? json_sprintf("%.*s?api-version=%s", (int)(slash - id), id, r->api_version)
+                 : NULL;
+}
+
+/* One list request per distinct parent of the given children. */
+static int child_lists(json_t *reqs, const json_t *children, const json_t *groups, json_t **err)
+{
+    json_t *seen = json_object(), *c;
+    size_t k;
+    int rc = 0;
+
+    if (!seen)
+        return DSVM_ENOMEM;
+    json_array_foreach(children, k, c)
+    {
+        const char *id = json_string_value(json_object_get(c, "id"));
+        const dsvm_type_rules *r = az_type_find(json_string_value(json_object_get(c, "type")));
+        json_t *path;
+
+        if (!id || !r) {
+            *err = json_string("describe_reads: a child needs an id and a known type");
+            rc = DSVM_EINVALID;
+            break;
+        }
+        if (r->list_path || !group_exists(groups, id))
+            continue;
+        path = parent_list(r, id, json_object_get(c, "body"));
+        if (!path) {
+            /* no way to list it: one GET */
+            rc = add_request(reqs, json_sprintf("%s?api-version=%s", id, r->api_version), r->type,
+                             0);
+        } else if (json_object_get(seen, json_string_value(path))) {
+            json_decref(path);
+        } else {
+            json_object_set_new(seen, json_string_value(path), json_true());
+            rc = add_request(reqs, path, r->type, 1);
+        }
+        if (rc < 0)
+            break;
+    }
+    json_decref(seen);
+    return rc;
+}
+
 int az_describe_reads(json_t **out, const json_t *scope, json_t **err)
 {
     const char *sub = json_string_value(json_object_get(scope, "subscription"));
@@ -102,6 +166,13 @@ int az_describe_reads(json_t **out, const json_t *scope, json_t **err)
         *err = json_string("describe_reads: scope needs a subscription");
         rc = DSVM_EINVALID;
         goto out;
+    }
+    if (json_is_array(json_object_get(scope, "children"))) {
+        rc = child_lists(reqs, json_object_get(scope, "children"), groups, err);
+        if (rc < 0)
+            goto out;
+        *out = reqs;
+        return 0;
     }
     all = az_types(&n);
     for (i = 0; i < n; i++) {
