@@ -1315,8 +1315,9 @@ static int materialise(op_state *op, const git_oid *commit, const char *final, i
         goto out;
     }
     remove_tree(tmp);
-    if (mkdir(tmp, 0755) != 0 ||
-        (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+    if (mkdir(tmp, 0755) == 0)
+        fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
         rc = fail(op->src, DSVM_EIO, "cannot create the checkout directory %s: %s", tmp,
                   strerror(errno));
         goto out;
@@ -1327,8 +1328,7 @@ static int materialise(op_state *op, const git_oid *commit, const char *final, i
     if (rename(tmp, final) != 0) {
         if (reuse && (errno == EEXIST || errno == ENOTEMPTY) && is_dir(final))
             goto out;
-        rc =
-            fail(op->src, DSVM_EIO, "cannot move the checkout into %s: %s", final, strerror(errno));
+        rc = fail(op->src, DSVM_EIO, "cannot move the checkout to %s: %s", final, strerror(errno));
     }
 out:
     if (fd >= 0)
