@@ -38,6 +38,15 @@ static void keep_or_now(json_t *body, json_t *old, const char *path)
     free(t);
 }
 
+/* Sets obj[key] = value (stolen) unless obj already has key. */
+static void set_missing(json_t *obj, const char *key, json_t *value)
+{
+    if (json_is_object(obj) && !json_object_get(obj, key))
+        json_object_set_new(obj, key, value);
+    else
+        json_decref(value);
+}
+
 static void set_now(json_t *body, const char *path)
 {
     char *t = iso_time(now_ms());
@@ -78,6 +87,7 @@ static void uami_populate(struct ctx *c, struct call *k, json_t *body, json_t *o
     json_path_set(body, "properties.tenantId", json_string(ARMSIM_TENANT));
     keep_or_uuid(c, body, old, "properties.principalId");
     keep_or_uuid(c, body, old, "properties.clientId");
+    set_missing(json_object_get(body, "properties"), "isolationScope", json_string("None"));
     if (!json_is_object(json_object_get(body, "_armsim")))
         json_object_set_new(body, "_armsim", json_object());
     if (!json_object_get(json_object_get(body, "_armsim"), "created_ms"))
@@ -363,6 +373,36 @@ static json_t *model_of(json_t *body)
     return m;
 }
 
+/* The defaults Compute adds to a scale set's model on GET (see arm-wire.md C.1). */
+static void vmss_defaults(json_t *body)
+{
+    json_t *os = json_path_get(body, "properties.virtualMachineProfile.osProfile");
+    json_t *nics = json_path_get(
+        body, "properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations");
+    json_t *nic, *ipc;
+    size_t i, j;
+    if (json_is_object(os)) {
+        set_missing(os, "secrets", json_array());
+        set_missing(json_object_get(os, "windowsConfiguration"), "provisionVMAgent", json_true());
+        set_missing(json_object_get(os, "windowsConfiguration"), "enableAutomaticUpdates",
+                    json_true());
+        set_missing(json_object_get(os, "linuxConfiguration"), "provisionVMAgent", json_true());
+        set_missing(json_object_get(os, "linuxConfiguration"), "disablePasswordAuthentication",
+                    json_false());
+    }
+    json_array_foreach(nics, i, nic)
+    {
+        json_t *props = json_object_get(nic, "properties");
+        set_missing(props, "dnsSettings", json_pack("{s:[]}", "dnsServers"));
+        set_missing(props, "enableAcceleratedNetworking", json_false());
+        json_array_foreach(json_object_get(props, "ipConfigurations"), j, ipc)
+        {
+            set_missing(json_object_get(ipc, "properties"), "privateIPAddressVersion",
+                        json_string("IPv4"));
+        }
+    }
+}
+
 static void vmss_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
 {
     json_t *st, *inst, *m_old, *m_new;
@@ -372,6 +412,7 @@ static void vmss_populate(struct ctx *c, struct call *k, json_t *body, json_t *o
     (void)k;
     keep_or_uuid(c, body, old, "properties.uniqueId");
     keep_or_now(body, old, "properties.timeCreated");
+    vmss_defaults(body);
     child_ids(body, "properties.virtualMachineProfile.extensionProfile.extensions", "extensions",
               "Microsoft.Compute/virtualMachineScaleSets/extensions");
     /* keep the model bookkeeping; inline extensions change the model too */
@@ -621,8 +662,9 @@ static void batch_account_populate(struct ctx *c, struct call *k, json_t *body, 
     char *ep = xasprintf("%s.%s.batch.azure.com", k->name,
                          sor(json_string_value(json_object_get(body, "location")), "westus"));
     (void)c;
-    (void)old;
     json_path_set(body, "properties.accountEndpoint", json_string(ep));
+    if (json_is_object(json_path_get(body, "properties.autoStorage")))
+        keep_or_now(body, old, "properties.autoStorage.lastKeySync");
     free(ep);
 }
 
@@ -659,6 +701,12 @@ static void storage_populate(struct ctx *c, struct call *k, json_t *body, json_t
     json_path_set(body, "properties.primaryLocation", json_copy(json_object_get(body, "location")));
     json_path_set(body, "properties.statusOfPrimary", json_string("available"));
     keep_or_now(body, old, "properties.creationTime");
+    keep_or_now(body, old, "properties.keyCreationTime.key1");
+    keep_or_now(body, old, "properties.keyCreationTime.key2");
+    if (json_path_get(body, "properties.encryption.services.file"))
+        keep_or_now(body, old, "properties.encryption.services.file.lastEnabledTime");
+    if (json_path_get(body, "properties.encryption.services.blob"))
+        keep_or_now(body, old, "properties.encryption.services.blob.lastEnabledTime");
     if (!json_path_get(body, "sku.tier") && json_path_get(body, "sku.name"))
         json_path_set(
             body, "sku.tier",
@@ -758,6 +806,75 @@ static void share_populate(struct ctx *c, struct call *k, json_t *body, json_t *
 
 /* ---- Network ---- */
 
+/* Adds a {"id": ref} entry to the list prop of the element of arr whose id is target. */
+static void add_backref(json_t *arr, const char *target, const char *prop, const char *ref)
+{
+    size_t i;
+    json_t *el;
+    if (!target || !ref)
+        return;
+    json_array_foreach(arr, i, el)
+    {
+        json_t *props = json_object_get(el, "properties"), *list;
+        if (!ci_eq(json_string_value(json_object_get(el, "id")), target) || !json_is_object(props))
+            continue;
+        list = json_object_get(props, prop);
+        if (!json_is_array(list)) {
+            list = json_array();
+            json_object_set_new(props, prop, list);
+        }
+        json_array_append_new(list, json_pack("{s:s}", "id", ref));
+    }
+}
+
+/* A load balancer's frontends, pools and probes list the rules that use them. */
+static void lb_backrefs(json_t *body)
+{
+    json_t *fe = json_path_get(body, "properties.frontendIPConfigurations");
+    json_t *be = json_path_get(body, "properties.backendAddressPools");
+    json_t *pr = json_path_get(body, "properties.probes");
+    json_t *el, *pool;
+    size_t i, j;
+    json_array_foreach(fe, i, el)
+    {
+        json_t *props = json_object_get(el, "properties");
+        json_object_del(props, "loadBalancingRules");
+        json_object_del(props, "inboundNatRules");
+        set_missing(props, "privateIPAllocationMethod", json_string("Dynamic"));
+    }
+    json_array_foreach(be, i, el)
+    {
+        json_object_del(json_object_get(el, "properties"), "loadBalancingRules");
+    }
+    json_array_foreach(pr, i, el)
+    {
+        json_object_del(json_object_get(el, "properties"), "loadBalancingRules");
+    }
+    json_array_foreach(json_path_get(body, "properties.loadBalancingRules"), i, el)
+    {
+        const char *id = json_string_value(json_object_get(el, "id"));
+        json_t *props = json_object_get(el, "properties");
+        set_missing(props, "disableOutboundSnat", json_false());
+        add_backref(fe, json_string_value(json_path_get(props, "frontendIPConfiguration.id")),
+                    "loadBalancingRules", id);
+        add_backref(pr, json_string_value(json_path_get(props, "probe.id")), "loadBalancingRules",
+                    id);
+        add_backref(be, json_string_value(json_path_get(props, "backendAddressPool.id")),
+                    "loadBalancingRules", id);
+        json_array_foreach(json_object_get(props, "backendAddressPools"), j, pool)
+        {
+            add_backref(be, json_string_value(json_object_get(pool, "id")), "loadBalancingRules",
+                        id);
+        }
+    }
+    json_array_foreach(json_path_get(body, "properties.inboundNatRules"), i, el)
+    {
+        add_backref(fe,
+                    json_string_value(json_path_get(el, "properties.frontendIPConfiguration.id")),
+                    "inboundNatRules", json_string_value(json_object_get(el, "id")));
+    }
+}
+
 static void network_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
 {
     static const char *const arrays[] = {"subnets",
@@ -770,17 +887,27 @@ static void network_populate(struct ctx *c, struct call *k, json_t *body, json_t
                                          "inboundNatRules",
                                          "outboundRules",
                                          NULL};
+    const char *ptype = sor(json_string_value(json_object_get(body, "type")), "");
     (void)k;
     keep_or_uuid(c, body, old, "properties.resourceGuid");
     for (int i = 0; arrays[i]; i++) {
         char *path = xasprintf("properties.%s", arrays[i]);
-        char *type = NULL;
-        if (strcmp(arrays[i], "subnets") == 0)
-            type = xstrdup("Microsoft.Network/virtualNetworks/subnets");
+        char *type = xasprintf("%s/%s", ptype, arrays[i]);
+        json_t *el;
+        size_t j;
         child_ids(body, path, arrays[i], type);
+        json_array_foreach(json_path_get(body, path), j, el)
+        {
+            char *et = new_etag(c);
+            if (json_is_object(el))
+                json_object_set_new(el, "etag", json_string(et));
+            free(et);
+        }
         free(path);
         free(type);
     }
+    if (strcmp(ptype, "Microsoft.Network/loadBalancers") == 0)
+        lb_backrefs(body);
 }
 
 static void nsg_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
@@ -858,7 +985,19 @@ static void workspace_populate(struct ctx *c, struct call *k, json_t *body, json
 static void dcr_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
 {
     json_t *prev = old ? json_path_get(old, "properties.immutableId") : NULL;
+    const struct rtype *wt = rules_find("Microsoft.OperationalInsights/workspaces");
+    json_t *dest;
+    size_t i;
     (void)k;
+    /* each Log Analytics destination learns its workspace's customerId */
+    json_array_foreach(json_path_get(body, "properties.destinations.logAnalytics"), i, dest)
+    {
+        const char *wid = json_string_value(json_object_get(dest, "workspaceResourceId"));
+        json_t *ws = wid ? res_load(c, wt, wid) : NULL;
+        if (ws && json_is_object(dest))
+            json_object_set(dest, "workspaceId", json_path_get(ws, "properties.customerId"));
+        json_decref(ws);
+    }
     if (json_is_string(prev))
         json_path_set(body, "properties.immutableId", json_copy(prev));
     else {
@@ -992,6 +1131,12 @@ static void scope_populate(struct ctx *c, struct call *k, json_t *body, json_t *
         json_path_set(body, "properties.scope", json_string(*scope ? scope : "/"));
         free(scope);
     }
+}
+
+static void policy_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
+{
+    scope_populate(c, k, body, old);
+    keep_or_uuid(c, body, old, "properties.instanceId");
 }
 
 static void role_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
@@ -1284,7 +1429,7 @@ static const struct rtype rules[] = {
      .put_update = 201,
      .required = req_policy,
      .defaults = "{\"properties\":{\"notScopes\":[],\"enforcementMode\":\"Default\"}}",
-     .populate = scope_populate},
+     .populate = policy_populate},
 };
 
 const struct rtype *rules_find(const char *type)

@@ -45,6 +45,10 @@ def vmss_body(capacity=2, extensions=None):
                                     "sku": "2204-gen2", "version": "latest"},
                 "os_disk": {"create_option": "FromImage", "caching": "ReadWrite",
                             "managed_disk": {"storage_account_type": "Premium_LRS"}}},
+            "network_profile": {"network_interface_configurations": [{
+                "name": "nic0", "primary": True,
+                "ip_configurations": [{"name": "ip0", "subnet": {
+                    "id": rg_path(RG) + "/providers/Microsoft.Network/virtualNetworks/v/subnets/s"}}]}]},
             "extension_profile": {"extensions": extensions or [
                 {"name": "aadlogin", "publisher": "Microsoft.Azure.ActiveDirectory",
                  "type_properties_type": "AADSSHLoginForLinux", "type_handler_version": "1.0",
@@ -76,6 +80,11 @@ class ScaleSets(unittest.TestCase):
         # server defaults
         self.assertTrue(vm.single_placement_group)
         self.assertEqual(vm.orchestration_mode, "Uniform")
+        self.assertEqual(vm.virtual_machine_profile.os_profile.secrets, [])
+        nic = vm.virtual_machine_profile.network_profile.network_interface_configurations[0]
+        self.assertFalse(nic.enable_accelerated_networking)
+        self.assertEqual(nic.dns_settings.dns_servers, [])
+        self.assertEqual(nic.ip_configurations[0].private_ip_address_version, "IPv4")
         raw = SIM.request("GET", rg_path(RG) + "/providers/Microsoft.Compute/"
                           "virtualMachineScaleSets/pool-a?api-version=2024-11-01",
                           token=SIM.token(), raw=True)[2]

@@ -62,6 +62,7 @@ class Monitoring(unittest.TestCase):
             "destinations": {"log_analytics": [{"workspace_resource_id": ws.id, "name": "la"}]},
             "data_flows": [{"streams": ["Microsoft-Syslog"], "destinations": ["la"]}]})
         self.assertTrue(dcr.immutable_id.startswith("dcr-"))
+        self.assertEqual(dcr.destinations.log_analytics[0].workspace_id, ws.customer_id)
         self.assertEqual(mon.data_collection_rules.get(RG, "DS-DCR").immutable_id,
                          dcr.immutable_id)
         self.assertIn("ds-dcr", [d.name for d in mon.data_collection_rules.list_by_resource_group(RG)])
@@ -199,6 +200,8 @@ class PolicyAssignments(unittest.TestCase):
             self.assertEqual(again.identity.principal_id, created.identity.principal_id)
             self.assertEqual(created.scope.lower(), scope.lower())
             self.assertEqual(created.not_scopes, [])  # server default
+            raw = SIM.request("GET", created.id + "?api-version=2025-03-01", token=SIM.token())[2]
+            self.assertRegex(raw["properties"]["instanceId"], r"^[0-9a-f-]{36}$")
             self.assertEqual(created.metadata, {"dsvmops-object": "Pool/a"})
         self.assertEqual(pa.get(rg_path(RG), "ama-policy").enforcement_mode, "DoNotEnforce")
         upd = pa.update(rg_path(RG), "ama-policy", {"identity": {"type": "None"}})

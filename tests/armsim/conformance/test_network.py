@@ -109,6 +109,10 @@ class Network(unittest.TestCase):
         self.assertEqual(lb.frontend_ip_configurations[0].id, lb.id + "/frontendIPConfigurations/fe")
         self.assertEqual(lb.backend_address_pools[0].id, lb.id + "/backendAddressPools/be")
         self.assertEqual(lb.inbound_nat_rules[0].frontend_port, 50000)
+        # frontends list the rules that use them, as Network answers
+        self.assertEqual([r.id for r in lb.frontend_ip_configurations[0].inbound_nat_rules],
+                         [lb.id + "/inboundNatRules/ssh-0"])
+        self.assertEqual(lb.probes[0].type, "Microsoft.Network/loadBalancers/probes")
         self.assertEqual(lb.frontend_ip_configurations[0].public_ip_address.id, pip.id)
         self.assertIn("pool-lb", [x.name for x in self.nm.load_balancers.list(RG)])
         self.nm.load_balancers.begin_delete(RG, "pool-lb").result()
