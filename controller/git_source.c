@@ -59,6 +59,7 @@ typedef struct {
     int hostkey_refused;
     char *hostkey_msg;
     char *user_tried; /* the user name last offered to the server */
+    int key_errno;    /* why ssh_key_file could not be read, or 0 */
     int cache_broken;
     dsvm_source_result res;
 } op_state;
@@ -646,6 +647,11 @@ static int cred_cb(git_credential **out, const char *url, const char *username_f
     if ((allowed & GIT_CREDENTIAL_SSH_KEY) && src->ssh_key_file) {
         if (op->key_offers++)
             return cred_refused(op);
+        if (access(src->ssh_key_file, R_OK) != 0) {
+            op->key_errno = errno ? errno : ENOENT;
+            git_error_set_str(GIT_ERROR_SSH, "cannot read the SSH key");
+            return GIT_EAUTH;
+        }
         return git_credential_ssh_key_new(out, ssh_user, NULL, src->ssh_key_file, NULL);
     }
     if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && src->password) {
@@ -727,6 +733,10 @@ static int remote_error(op_state *op, const char *failed, int gitrc)
 
     if (op->hostkey_refused)
         return fail(src, DSVM_EAUTH, "%s", op->hostkey_msg ? op->hostkey_msg : "host key refused");
+    if (op->key_errno)
+        return fail(src, DSVM_EINVALID,
+                    "%s: cannot read the SSH key %s (source.auth.ssh_key_file): %s", src->url_safe,
+                    src->ssh_key_file, strerror(op->key_errno));
     if (op->auth_refused)
         return fail(src, DSVM_EAUTH,
                     "%s: the server refused the credentials of user '%s'; check "
@@ -1017,8 +1027,8 @@ static int download(op_state *op, git_remote *remote, const char *only)
     }
     if (rc == 0)
         return 0;
-    if (op->hostkey_refused || op->auth_refused || op->auth_missing || rc == GIT_EAUTH ||
-        rc == GIT_ECERTIFICATE)
+    if (op->hostkey_refused || op->auth_refused || op->auth_missing || op->key_errno ||
+        rc == GIT_EAUTH || rc == GIT_ECERTIFICATE)
         return remote_error(op, "cannot fetch from", rc);
     {
         const git_error *e = git_error_last();

@@ -145,7 +145,7 @@ void dsvm_source_free(dsvm_source *src);
  * @return 0; DSVM_ENET (repository unreachable), DSVM_EAUTH (credentials or
  *         SSH host key refused), DSVM_ENOTFOUND (no such ref, commit or
  *         path), DSVM_EINVALID (the ref is not a commit, `path` is not a
- *         directory, or an unsafe tree entry), DSVM_EIO (writing the cache
+ *         directory, an unsafe tree entry, or an unreadable ssh_key_file), DSVM_EIO (writing the cache
  *         or the checkout failed), DSVM_ENOMEM. On failure the last good
  *         checkout is left as it was.
  */

@@ -1364,6 +1364,14 @@ static void git_ssh_refuses_unknown_or_changed_host(void **state)
     assert_message_has("does not match");
     dsvm_source_free(src);
 
+    /* A key file that is not there. */
+    write_known_hosts(f, kh, "ssh_host_key.pub");
+    src = ssh_source(f, "no-such-key", kh);
+    assert_int_equal(dsvm_source_fetch(&r, src), DSVM_EINVALID);
+    assert_message_has("no-such-key");
+    assert_message_has("source.auth.ssh_key_file");
+    dsvm_source_free(src);
+
     /* The right host key, but a client key the server does not accept. */
     write_known_hosts(f, kh, "ssh_host_key.pub");
     src = ssh_source(f, "stranger", kh);
