@@ -975,10 +975,22 @@ static int parent_check(struct ctx *c, struct call *k, size_t n, struct resp *r)
 {
     json_t *b;
     if (k->ap.rg) {
+        const char *ps;
         b = load_rg(c, k->ap.sub, k->ap.rg);
         if (!b) {
             resp_error(r, 404, "ResourceGroupNotFound", "Resource group '%s' could not be found.",
                        k->ap.rg);
+            return -1;
+        }
+        ps = json_string_value(json_path_get(b, "properties.provisioningState"));
+        if (ps && strcmp(ps, "Deleting") == 0 &&
+            (strcmp(k->rq->method, "PUT") == 0 || strcmp(k->rq->method, "PATCH") == 0 ||
+             strcmp(k->rq->method, "POST") == 0)) {
+            resp_error(r, 409, "ResourceGroupBeingDeleted",
+                       "The resource group '%s' is in deprovisioning state and cannot perform "
+                       "this operation.",
+                       k->ap.rg);
+            json_decref(b);
             return -1;
         }
         json_decref(b);

@@ -266,6 +266,12 @@ void auth_imds(struct ctx *c, struct req *rq, struct resp *r)
                             "Required metadata header not specified"));
         goto out;
     }
+    if (!req_query(rq, "api-version")) {
+        resp_json(r, 400,
+                  json_pack("{s:s,s:s}", "error", "invalid_request", "error_description",
+                            "Required query variable 'api-version' is missing"));
+        goto out;
+    }
     if (!resource || !*resource) {
         resp_json(r, 400,
                   json_pack("{s:s,s:s}", "error", "invalid_request", "error_description",

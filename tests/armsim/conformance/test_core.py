@@ -63,6 +63,11 @@ class ResourceGroups(unittest.TestCase):
         # while the delete runs, the group shows Deleting
         self.assertEqual(self.rm.resource_groups.get("core-cascade").properties.provisioning_state,
                          "Deleting")
+        with self.assertRaises(HttpResponseError) as cm:
+            msi.user_assigned_identities.create_or_update("core-cascade", "id2",
+                                                          {"location": "eastus"})
+        self.assertEqual(cm.exception.status_code, 409)
+        self.assertEqual(cm.exception.error.code, "ResourceGroupBeingDeleted")
         poller.result()
         self.assertEqual(poller.status(), "Succeeded")
         self.assertFalse(self.rm.resource_groups.check_existence("core-cascade"))

@@ -129,6 +129,12 @@ class Imds(unittest.TestCase):
         self.assertEqual(st, 400)
         self.assertEqual(body["error"], "invalid_request")
 
+    def test_needs_api_version(self):
+        st, _, body = SIM.request("GET", "/metadata/identity/oauth2/token?resource=x",
+                                  headers={"Metadata": "true"})
+        self.assertEqual(st, 400)
+        self.assertEqual(body["error"], "invalid_request")
+
     def test_system_and_user_assigned(self):
         url = ("/metadata/identity/oauth2/token?api-version=2018-02-01"
                "&resource=https%3A%2F%2Fmanagement.azure.com%2F")
