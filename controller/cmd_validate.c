@@ -21,17 +21,17 @@ static void usage(FILE *f)
           "directory) against the manifest reference (docs/manifests.md): YAML syntax,\n"
           "kinds, fields, types, enums, Azure naming rules, duplicate names, references,\n"
           "literal secrets and cross-field rules. Every problem is printed on stderr as\n"
-          "path:line:col: error: message.\n"
+          "path:line:col: error: message; risky but valid settings as warnings.\n"
           "\n"
           "Options:\n"
-          "  -q, --quiet   print nothing on success\n"
+          "  -q, --quiet   print no summary on success (warnings are still shown)\n"
           "  -h, --help    show this help\n"
           "\n"
           "Exit status: 0 when the manifests are valid, 1 otherwise.\n",
           f);
 }
 
-static void print_summary(const dsvm_repo *repo)
+static void print_summary(const dsvm_repo *repo, size_t warnings)
 {
     size_t n = dsvm_repo_count(repo), files = dsvm_repo_file_count(repo);
     const char *sep = " (";
@@ -47,23 +47,28 @@ static void print_summary(const dsvm_repo *repo)
             sep = ", ";
         }
     }
-    puts(n ? ")" : "");
+    fputs(n ? ")" : "", stdout);
+    if (warnings)
+        printf(", %zu warning%s", warnings, warnings == 1 ? "" : "s");
+    putchar('\n');
 }
 
 static int print_diags(const dsvm_diags *diags)
 {
-    size_t i, n = dsvm_diags_count(diags), total = dsvm_diags_errors(diags);
+    size_t i, n = dsvm_diags_count(diags), total = dsvm_diags_errors(diags), shown = 0;
 
     for (i = 0; i < n; i++) {
+        const dsvm_diag *g = dsvm_diags_get(diags, i);
         char *line = NULL;
 
-        if (dsvm_diag_format(&line, dsvm_diags_get(diags, i)) < 0)
+        if (dsvm_diag_format(&line, g) < 0)
             return -1;
         fprintf(stderr, "%s\n", line);
         free(line);
+        shown += g->severity == DSVM_DIAG_ERROR;
     }
-    if (total > n)
-        fprintf(stderr, "dsvmops validate: %zu more errors not shown\n", total - n);
+    if (total > shown)
+        fprintf(stderr, "dsvmops validate: %zu more errors not shown\n", total - shown);
     return 0;
 }
 
@@ -102,8 +107,11 @@ int dsvm_cmd_validate(int argc, char **argv)
     }
     rc = dsvm_repo_load(&repo, dir, NULL, diags);
     if (rc == 0) {
+        /* warnings only: the manifests are valid */
+        if (print_diags(diags) < 0)
+            dsvm_cli_error("validate", "out of memory");
         if (!quiet)
-            print_summary(repo);
+            print_summary(repo, dsvm_diags_count(diags));
         exit_code = DSVM_EXIT_OK;
     } else if (dsvm_diags_errors(diags) > 0) {
         if (print_diags(diags) < 0)

@@ -133,15 +133,16 @@ void diags_set_max(dsvm_diags *d, size_t max)
     d->max = max;
 }
 
-void diags_vadd(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const char *hint,
-                const char *fmt, va_list ap)
+static void add_entry(dsvm_diags *d, dsvm_diag_severity sev, int file_id, uint32_t line,
+                      uint32_t col, const char *hint, const char *fmt, va_list ap)
 {
     diag_entry *e;
     va_list copy;
     char *msg;
     int n;
 
-    d->errors++;
+    if (sev == DSVM_DIAG_ERROR)
+        d->errors++;
     if (d->max && d->n >= d->max)
         return;
     if (d->n == d->cap) {
@@ -163,7 +164,7 @@ void diags_vadd(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const c
         return;
     vsnprintf(msg, (size_t)n + 1, fmt, ap);
     e = &d->items[d->n];
-    e->pub.severity = DSVM_DIAG_ERROR;
+    e->pub.severity = sev;
     e->pub.file = diags_file(d, file_id);
     e->pub.line = line;
     e->pub.col = col;
@@ -172,6 +173,18 @@ void diags_vadd(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const c
     e->file_id = file_id;
     e->seq = d->n;
     d->n++;
+}
+
+void diags_vadd(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const char *hint,
+                const char *fmt, va_list ap)
+{
+    add_entry(d, DSVM_DIAG_ERROR, file_id, line, col, hint, fmt, ap);
+}
+
+void diags_vwarn(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const char *hint,
+                 const char *fmt, va_list ap)
+{
+    add_entry(d, DSVM_DIAG_WARNING, file_id, line, col, hint, fmt, ap);
 }
 
 void diags_add(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const char *hint,
@@ -206,17 +219,33 @@ void diags_sort(dsvm_diags *d)
         qsort(d->items, d->n, sizeof(d->items[0]), cmp_entry);
 }
 
+static void add_sev(dsvm_diags *d, dsvm_diag_severity sev, int file_id, uint32_t line, uint32_t col,
+                    const char *hint, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void add_sev(dsvm_diags *d, dsvm_diag_severity sev, int file_id, uint32_t line, uint32_t col,
+                    const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    add_entry(d, sev, file_id, line, col, hint, fmt, ap);
+    va_end(ap);
+}
+
 int diags_merge(dsvm_diags *dst, const dsvm_diags *src, int file_id)
 {
     size_t i;
 
     if (!src)
         return 0;
+    size_t kept_errors = 0;
+
     for (i = 0; i < src->n; i++) {
         const dsvm_diag *g = &src->items[i].pub;
 
-        diags_add(dst, file_id, g->line, g->col, g->hint, "%s", g->message);
+        add_sev(dst, g->severity, file_id, g->line, g->col, g->hint, "%s", g->message);
+        kept_errors += g->severity == DSVM_DIAG_ERROR;
     }
-    dst->errors += src->errors - src->n;
+    dst->errors += src->errors - kept_errors;
     return 0;
 }

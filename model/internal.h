@@ -70,6 +70,9 @@ void diags_add(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const ch
                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void diags_vadd(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const char *hint,
                 const char *fmt, va_list ap);
+/* A warning: shown, but the load still succeeds. */
+void diags_vwarn(dsvm_diags *d, int file_id, uint32_t line, uint32_t col, const char *hint,
+                 const char *fmt, va_list ap);
 void diags_sort(dsvm_diags *d);
 /* Keep at most `max` diagnostics (0: all); later ones are only counted. */
 void diags_set_max(dsvm_diags *d, size_t max);
@@ -280,6 +283,8 @@ void check_literal_secrets(load_ctx *c, const char *key, const ynode *key_node, 
 /* rules.c: look a node up by a dotted path ("spec.admin.password", "spec.shares.0"). */
 const ynode *obj_node(const obj_ext *o, const char *path);
 void obj_error(load_ctx *c, obj_ext *o, const char *path, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void obj_warn(load_ctx *c, obj_ext *o, const char *path, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 void rule_key_vault(load_ctx *c, obj_ext *o);

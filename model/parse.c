@@ -124,6 +124,14 @@ static int add_ref(load_ctx *c, dsvm_ref *r, dsvm_subnet_ref *sn)
     return 0;
 }
 
+/* A scalar that could hold a secret: not null, and not a plain true/false. */
+static bool may_be_secret(const ynode *v)
+{
+    bool b;
+
+    return !ynode_is_null(v) && ynode_bool(v, &b) != 0;
+}
+
 static bool is_secret_ref(const ynode *v)
 {
     return v->type == YN_MAP && ynode_get(v, "keyVault", NULL) && ynode_get(v, "secret", NULL);
@@ -140,7 +148,7 @@ void check_literal_secrets(load_ctx *c, const char *key, const ynode *key_node, 
 
     (void)key_node;
     if (val->type == YN_SCALAR) {
-        if (key && !ynode_is_null(val) && text_key_is_secret(key))
+        if (key && may_be_secret(val) && text_key_is_secret(key))
             ctx_error(c, val, SECRET_HINT, "literal secret in field \"%s\"", key);
         return;
     }
@@ -261,7 +269,7 @@ static int parse_strmap(load_ctx *c, const ynode *v, const field_desc *f, dsvm_s
                 rc = 1;
             }
         }
-        if (!ynode_is_null(val) && text_key_is_secret(k->s)) {
+        if (may_be_secret(val) && text_key_is_secret(k->s)) {
             ctx_error(c, val, SECRET_HINT, "literal secret in field \"%s\"", k->s);
             rc = 1;
         }

@@ -54,14 +54,13 @@ const ynode *obj_node(const obj_ext *o, const char *path)
 }
 
 /*
- * Report an error on object `o` at the first of the '|'-separated paths that
- * exists in its document; when none does, at the deepest node found.
+ * The node of object `o` at the first of the '|'-separated paths that exists
+ * in its document; when none does, the deepest node found along the first.
  */
-void obj_error(load_ctx *c, obj_ext *o, const char *paths, const char *hint, const char *fmt, ...)
+static const ynode *report_node(load_ctx *c, obj_ext *o, const char *paths)
 {
     const ynode *best = o->root;
     const char *p = paths;
-    va_list ap;
 
     while (*p) {
         const char *bar = strchr(p, '|');
@@ -73,18 +72,34 @@ void obj_error(load_ctx *c, obj_ext *o, const char *paths, const char *hint, con
         if (!one)
             break;
         n = walk_path(o->root, one, &complete);
-        if (complete) {
-            best = n;
-            break;
-        }
+        if (complete)
+            return n;
         if (p == paths)
             best = n;
         p += len;
         if (*p == '|')
             p++;
     }
+    return best;
+}
+
+void obj_error(load_ctx *c, obj_ext *o, const char *paths, const char *hint, const char *fmt, ...)
+{
+    const ynode *at = report_node(c, o, paths);
+    va_list ap;
+
     va_start(ap, fmt);
-    diags_vadd(c->diags, o->file_id, best->line, best->col, hint, fmt, ap);
+    diags_vadd(c->diags, o->file_id, at->line, at->col, hint, fmt, ap);
+    va_end(ap);
+}
+
+void obj_warn(load_ctx *c, obj_ext *o, const char *paths, const char *hint, const char *fmt, ...)
+{
+    const ynode *at = report_node(c, o, paths);
+    va_list ap;
+
+    va_start(ap, fmt);
+    diags_vwarn(c->diags, o->file_id, at->line, at->col, hint, fmt, ap);
     va_end(ap);
 }
 
@@ -522,6 +537,15 @@ void rule_pool(load_ctx *c, obj_ext *o)
 
     /* OS */
     if (p->endpoint) {
+        for (i = 0; i < p->endpoint->allow_from.n; i++) {
+            unsigned bits = 32;
+
+            if (text_is_cidr(p->endpoint->allow_from.items[i], NULL, &bits) && bits == 0)
+                obj_warn(c, o, pathf(c, "spec.endpoint.allowFrom.%zu", i),
+                         "list the networks that need access",
+                         "Pool \"%s\" opens its endpoint to the whole internet (%s)", name,
+                         p->endpoint->allow_from.items[i]);
+        }
         for (i = 0; i < p->endpoint->protocols.n; i++) {
             int pr = p->endpoint->protocols.items[i];
 

@@ -27,6 +27,12 @@ grep -qx 'validated 15 objects in 6 files (1 ResourceGroup, 2 Identity, 1 KeyVau
 "$bin" validate --quiet valid/all-kinds >"$tmp/out" 2>&1 || fail "--quiet failed"
 [ -s "$tmp/out" ] && fail "--quiet printed something"
 
+# warnings: shown on stderr, counted in the summary, and the exit status is 0
+"$bin" validate valid/warnings >"$tmp/out" 2>"$tmp/err" || fail "warnings made validate fail"
+grep -q '^valid/warnings/pool.yaml:16:56: warning: Pool "open" opens its endpoint' "$tmp/err" ||
+    fail "no warning on stderr: $(cat "$tmp/err")"
+grep -q ', 1 warning$' "$tmp/out" || fail "summary does not count the warning: $(cat "$tmp/out")"
+
 # the default directory is the current one
 (cd valid/skips && "$bin" validate >/dev/null) || fail "validate without DIR failed"
 

@@ -570,6 +570,34 @@ static void parse_threads_do_not_change_results(void **state)
     }
 }
 
+static void warnings_do_not_fail_the_load(void **state)
+{
+    char *path = data_path("valid/warnings");
+    char *prefix = data_path("");
+    dsvm_diags *d = NULL;
+    dsvm_repo *r = NULL;
+    char *line = NULL;
+
+    (void)state;
+    assert_int_equal(dsvm_diags_new(&d), 0);
+    assert_int_equal(dsvm_repo_load(&r, path, NULL, d), 0);
+    assert_non_null(r);
+    assert_int_equal(dsvm_repo_count(r), 2);
+    assert_int_equal(dsvm_diags_count(d), 1);
+    assert_int_equal(dsvm_diags_errors(d), 0);
+    assert_int_equal(dsvm_diags_get(d, 0)->severity, DSVM_DIAG_WARNING);
+    assert_int_equal(dsvm_diag_format(&line, dsvm_diags_get(d, 0)), 0);
+    strip_all(line, prefix);
+    assert_string_equal(line, "valid/warnings/pool.yaml:16:56: warning: Pool \"open\" opens its "
+                              "endpoint to the whole internet (0.0.0.0/0); list the networks "
+                              "that need access");
+    free(line);
+    dsvm_repo_free(r);
+    dsvm_diags_free(d);
+    free(prefix);
+    free(path);
+}
+
 static void builtin_roles_table(void **state)
 {
     static const char *const roles[][2] = {
@@ -1371,6 +1399,7 @@ int main(void)
         cmocka_unit_test(merge_keys_are_applied),
         cmocka_unit_test(skips_hidden_config_and_empty_documents),
         cmocka_unit_test(parse_threads_do_not_change_results),
+        cmocka_unit_test(warnings_do_not_fail_the_load),
         cmocka_unit_test(builtin_roles_table),
         cmocka_unit_test(image_alias_table),
         cmocka_unit_test(schema_is_generated_from_tables),
