@@ -12,6 +12,7 @@
 #include <strings.h>
 
 void vmss_upgrade(struct ctx *c, const char *id, json_t *ids);
+void batch_pool_resized(struct ctx *c, const char *id);
 
 #define RG_TYPE "Microsoft.Resources/resourceGroups"
 
@@ -550,6 +551,8 @@ void arm_settle(struct ctx *c)
                 delete_now(c, t, rid);
         } else if (strcmp(kind, "upgrade") == 0 && !fail)
             vmss_upgrade(c, rid, json_path_get(op, "extra.instanceIds"));
+        else if (strcmp(kind, "resize") == 0)
+            batch_pool_resized(c, rid);
         u = store_stmt(c, upd);
         sqlite3_bind_text(u, 1, fail ? "Failed" : "Succeeded", -1, SQLITE_STATIC);
         sqlite3_bind_text(u, 2, json_string_value(json_object_get(op, "id")), -1, SQLITE_TRANSIENT);

@@ -668,21 +668,64 @@ static void batch_account_populate(struct ctx *c, struct call *k, json_t *body, 
     free(ep);
 }
 
+/* A pool allocates nodes in the background: allocationState is Resizing until --lro-ms has
+ * passed, then Steady with the current node counts at their targets (autoscale pools keep
+ * their counts). */
 static void batch_pool_populate(struct ctx *c, struct call *k, json_t *body, json_t *old)
 {
     json_t *fixed = json_path_get(body, "properties.scaleSettings.fixedScale");
-    (void)c;
-    (void)k;
+    json_int_t ded = json_integer_value(json_object_get(fixed, "targetDedicatedNodes"));
+    json_int_t low = json_integer_value(json_object_get(fixed, "targetLowPriorityNodes"));
+    json_int_t cur_ded =
+        old ? json_integer_value(json_path_get(old, "properties.currentDedicatedNodes")) : 0;
+    json_int_t cur_low =
+        old ? json_integer_value(json_path_get(old, "properties.currentLowPriorityNodes")) : 0;
+    const char *was =
+        old ? json_string_value(json_path_get(old, "properties.allocationState")) : NULL;
+    int resize = fixed && (ded != cur_ded || low != cur_low);
     keep_or_now(body, old, "properties.creationTime");
     set_now(body, "properties.lastModified");
-    set_now(body, "properties.provisioningStateTransitionTime");
-    set_now(body, "properties.allocationStateTransitionTime");
-    json_path_set(body, "properties.allocationState", json_string("Steady"));
-    json_path_set(body, "properties.currentDedicatedNodes",
+    keep_or_now(body, old, "properties.provisioningStateTransitionTime");
+    json_path_set(body, "properties.currentDedicatedNodes", json_integer(cur_ded));
+    json_path_set(body, "properties.currentLowPriorityNodes", json_integer(cur_low));
+    if (resize && c->lro_ms && k->api) {
+        json_path_set(body, "properties.allocationState", json_string("Resizing"));
+        set_now(body, "properties.allocationStateTransitionTime");
+        op_start(c, k, json_string_value(json_object_get(body, "id")), "resize", NULL, "global",
+                 NULL, 0);
+        return;
+    }
+    if (resize) {
+        /* no --lro-ms: the nodes are there at once */
+        json_path_set(body, "properties.currentDedicatedNodes", json_integer(ded));
+        json_path_set(body, "properties.currentLowPriorityNodes", json_integer(low));
+        set_now(body, "properties.allocationStateTransitionTime");
+        json_path_set(body, "properties.allocationState", json_string("Steady"));
+        return;
+    }
+    /* unchanged targets: a resize in flight goes on */
+    keep_or_now(body, old, "properties.allocationStateTransitionTime");
+    json_path_set(body, "properties.allocationState", json_string(was ? was : "Steady"));
+}
+
+/* The end of a pool resize: current node counts reach their targets. */
+void batch_pool_resized(struct ctx *c, const char *id);
+void batch_pool_resized(struct ctx *c, const char *id)
+{
+    const struct rtype *t = rules_find("Microsoft.Batch/batchAccounts/pools");
+    json_t *pool = res_load(c, t, id), *fixed;
+    if (!pool)
+        return;
+    fixed = json_path_get(pool, "properties.scaleSettings.fixedScale");
+    json_path_set(pool, "properties.currentDedicatedNodes",
                   json_integer(json_integer_value(json_object_get(fixed, "targetDedicatedNodes"))));
     json_path_set(
-        body, "properties.currentLowPriorityNodes",
+        pool, "properties.currentLowPriorityNodes",
         json_integer(json_integer_value(json_object_get(fixed, "targetLowPriorityNodes"))));
+    json_path_set(pool, "properties.allocationState", json_string("Steady"));
+    set_now(pool, "properties.allocationStateTransitionTime");
+    res_save(c, t, id, pool);
+    json_decref(pool);
 }
 
 /* ---- Storage ---- */

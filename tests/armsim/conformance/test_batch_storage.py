@@ -2,6 +2,7 @@
 and file shares (SMB and NFS)."""
 
 import sys
+import time
 import unittest
 
 from harness import Armsim, client, rg_path, CLIENT, SECRET
@@ -61,6 +62,11 @@ class Batch(unittest.TestCase):
 
         pool = self.bm.pool.create(RG, "dsbatch", "nightly", pool_body())
         self.assertEqual(pool.provisioning_state, "Succeeded")
+        # nodes are allocated in the background
+        self.assertEqual(pool.allocation_state, "Resizing")
+        self.assertEqual(pool.current_dedicated_nodes, 0)
+        time.sleep(0.3)
+        pool = self.bm.pool.get(RG, "dsbatch", "nightly")
         self.assertEqual(pool.allocation_state, "Steady")
         self.assertEqual(pool.current_dedicated_nodes, 2)
         self.assertEqual(pool.task_slots_per_node, 1)  # server default
@@ -74,7 +80,10 @@ class Batch(unittest.TestCase):
         self.assertEqual(cm.exception.status_code, 412)
         upd = self.bm.pool.update(RG, "dsbatch", "nightly", {"scale_settings": {
             "fixed_scale": {"target_dedicated_nodes": 4}}}, if_match=pool.etag)
-        self.assertEqual(upd.current_dedicated_nodes, 4)
+        self.assertEqual(upd.allocation_state, "Resizing")
+        self.assertEqual(upd.current_dedicated_nodes, 2)
+        time.sleep(0.3)
+        self.assertEqual(self.bm.pool.get(RG, "dsbatch", "nightly").current_dedicated_nodes, 4)
         with self.assertRaises(HttpResponseError) as cm:
             self.bm.pool.create(RG, "dsbatch", "nightly", pool_body(), if_none_match="*")
         self.assertEqual(cm.exception.status_code, 412)
