@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -515,6 +516,20 @@ static void md_value(FILE *f, const json_t *v)
     free(text);
 }
 
+/* " (main)" after a commit named by a ref or an expression; nothing when
+ * the name is the commit itself (CI passes SHAs). */
+static void rev_name(FILE *f, const char *rev, const char *commit)
+{
+    size_t n = strlen(rev);
+
+    if (n >= 4 && n <= 40 && strspn(rev, "0123456789abcdefABCDEF") == n &&
+        strncasecmp(rev, commit, n) == 0)
+        return;
+    fputs(" (", f);
+    md_text(f, rev, 100);
+    fputc(')', f);
+}
+
 static void render_changes(FILE *f, const json_t *changes, const revision *base,
                            const revision *head, const dsvm_pr_plan_args *args)
 {
@@ -527,8 +542,11 @@ static void render_changes(FILE *f, const json_t *changes, const revision *base,
     json_t *c, *fd;
 
     fprintf(f, "## dsvmops pull-request plan\n\n");
-    fprintf(f, "Base `%.12s` (%s) \u2192 head `%.12s` (%s)\n\n", base->commit, args->base,
-            head->commit, args->head);
+    fprintf(f, "Base `%.12s`", base->commit);
+    rev_name(f, args->base, base->commit);
+    fprintf(f, " \u2192 head `%.12s`", head->commit);
+    rev_name(f, args->head, head->commit);
+    fputs("\n\n", f);
     fputs("### Desired-state changes\n\n", f);
     if (base->missing)
         fputs("The manifest directory is new in this change.\n\n", f);
