@@ -1175,6 +1175,56 @@ static void git_known_hosts_checks(void **state)
     assert_message_has("known_hosts_file");
 }
 
+/* Malformed known_hosts lines are skipped, never read out of bounds. */
+static void git_known_hosts_survives_garbage(void **state)
+{
+    fixture *f = *state;
+    static const char *const odd[] = {
+        "@revoked\n",
+        "@revoked *\n",
+        "|1|\n",
+        "|1| ssh-ed25519 AAAA\n",
+        "|1|!!!!|@@@@ ssh-ed25519 AAAA\n",
+        "|1|c2FsdA==|aGFzaA== ssh-ed25519\n",
+        "host\n",
+        "host ssh-ed25519\n",
+        "host ssh-ed25519 ===\n",
+        "host ssh-ed25519 A\n",
+        ",,, ssh-ed25519 AAAA\n",
+        "!host ssh-ed25519 AAAA\n",
+        "[host ssh-ed25519 AAAA\n",
+        "* ssh-ed25519 not*base64\n",
+        "\t  \n",
+    };
+    unsigned char key[32] = {1, 2, 3};
+    char kh[256];
+    unsigned int seed = 12345;
+    FILE *fp;
+    size_t i, j;
+
+    snprintf(kh, sizeof(kh), "%s/known_hosts", f->dir);
+    fp = fopen(kh, "w");
+    assert_non_null(fp);
+    for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+        fputs(odd[i], fp);
+    for (i = 0; i < 300; i++) {
+        size_t len = (size_t)(rand_r(&seed) % 200);
+
+        for (j = 0; j < len; j++) {
+            int c = rand_r(&seed) % 256;
+
+            fputc(c == '\n' ? ' ' : c, fp);
+        }
+        fputc('\n', fp);
+    }
+    for (i = 0; i < 100000; i++) /* one very long line without a newline at the end */
+        fputc(i % 2 ? 'A' : '|', fp);
+    fclose(fp);
+    assert_int_equal(dsvm_source_check_host_key(kh, "git.example", 22, key, sizeof(key)),
+                     DSVM_EAUTH);
+    assert_message_has("unknown SSH host git.example");
+}
+
 static void git_ssh_unreachable_is_clear_error(void **state)
 {
     fixture *f = *state;
@@ -1407,6 +1457,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(git_https_trusted_and_untrusted, setup, teardown),
         cmocka_unit_test_setup_teardown(git_credentials_never_in_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(git_known_hosts_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_known_hosts_survives_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(git_ssh_unreachable_is_clear_error, setup, teardown),
     };
     /* Apart, because libgit2 1.5 leaks on every SSH connection (libgit2#6598). */
