@@ -1,7 +1,8 @@
 /*
  * dsvmops graph: the dependency graph of the expanded resources, as
- * Graphviz DOT. Loads and expands the manifests like plan does, but reads
- * nothing from Azure and needs no credential.
+ * Graphviz DOT. Loads and expands the manifests like plan does, but sends
+ * nothing to Azure. (The engine still resolves the configured credential
+ * when it is set up, so the secret's variable or file must exist.)
  */
 #include <getopt.h>
 #include <stdio.h>

@@ -45,7 +45,7 @@ def main():
         assert json.loads(out) == {"runs": []}, out
         assert not os.path.exists(db)
 
-        # graph: DOT, no request to Azure, no credential needed
+        # graph: DOT, and not one request to Azure
         write_repo(repo, [("rg-a", "a"), ("rg-b", "b")])
         _, out, _ = dsvmops(dsvm, "graph", *c, *p, "--format", "dot", check=0)
         assert out.startswith("digraph"), out
