@@ -119,7 +119,49 @@ int op_start(struct ctx *c, struct call *k, const char *id, const char *kind, js
 char *new_etag(struct ctx *c);
 void list_page(struct ctx *c, struct call *k, json_t *items, struct resp *r);
 
+#define RG_TYPE "Microsoft.Resources/resourceGroups"
+
+/* path.c */
+char *type_of(const struct apath *ap, size_t n);
+const struct rtype *parent_rule(const struct rtype *t);
+char *parent_id_of(const char *id);
+
+/* resource.c */
+json_t *inline_array(json_t *parent, const char *path, int create);
+int inline_index(json_t *arr, const char *name);
+
+/* lro.c */
+void delete_now(struct ctx *c, const struct rtype *t, const char *id);
+void op_poll(struct ctx *c, struct call *k, struct resp *r);
+
+/* list.c */
+struct filter {
+    char *field[8];
+    char *value[8];
+    size_t n;
+    int at_scope;
+};
+
+enum list_view { VIEW_FULL, VIEW_GENERIC };
+
+struct list_q {
+    const char *sql;
+    const char *args[4];
+    size_t nargs;
+    const struct rtype *t; /* render rules; NULL renders by each row's type */
+    enum list_view view;
+    struct filter f;
+    const char *scope; /* hierarchical scope, lower-case, for F_HIER_LIST */
+};
+
+void filter_clear(struct filter *f);
+int parse_filter(struct call *k, struct filter *f, struct resp *r);
+void list_sql(struct ctx *c, struct call *k, struct list_q *q, struct resp *r);
+extern const char q_sub[], q_rg[], q_parent[], q_gen_sub[], q_gen_rg[];
+
 /* types.c helpers */
 char *vault_uri(struct ctx *c, const char *name);
+void vmss_upgrade(struct ctx *c, const char *id, json_t *ids);
+void batch_pool_resized(struct ctx *c, const char *id);
 
 #endif

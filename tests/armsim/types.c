@@ -545,7 +545,6 @@ static int vmss_action(struct ctx *c, struct call *k, const char *action, struct
 }
 
 /* Marks instances as running the latest model (the end of a manualupgrade). */
-void vmss_upgrade(struct ctx *c, const char *id, json_t *ids);
 void vmss_upgrade(struct ctx *c, const char *id, json_t *ids)
 {
     const struct rtype *vt = rules_find("Microsoft.Compute/virtualMachineScaleSets");
@@ -709,7 +708,6 @@ static void batch_pool_populate(struct ctx *c, struct call *k, json_t *body, jso
 }
 
 /* The end of a pool resize: current node counts reach their targets. */
-void batch_pool_resized(struct ctx *c, const char *id);
 void batch_pool_resized(struct ctx *c, const char *id)
 {
     const struct rtype *t = rules_find("Microsoft.Batch/batchAccounts/pools");
