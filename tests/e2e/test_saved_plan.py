@@ -5,12 +5,13 @@ usage: test_saved_plan.py DSVMOPS ARMSIM EXAMPLES_DIR
 
 A saved plan applies exactly what it shows, with the options it was made
 with. When the live state moves after the plan was made (a tag changed
-out of band, straight through the ARM API), or the manifests change,
-apply --plan refuses with exit 4, says what moved, and writes nothing.
+out of band, straight through the ARM API), the manifests change, or the
+Git source has a new commit, apply --plan refuses with exit 4, says what moved, and writes nothing.
 """
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -41,6 +42,13 @@ def arm_call(arm, method, path, body=None):
                  "Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
         return json.load(r)
+
+
+def git(repo, *args):
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    return subprocess.run(["git", "-C", repo, *args], check=True, env=env, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def writes(arm):
@@ -134,6 +142,37 @@ def main():
             assert writes(arm) == len(planned)
             tags = arm_call(arm, "GET", RG)["tags"]
             assert tags.get("tier") == "gold" and "changedBy" not in tags, tags
+
+            # from a Git source: the plan records the commit, and a new commit
+            # on the branch makes the saved plan stale
+            git_repo = os.path.join(tmp, "infra")
+            shutil.copytree(repo, os.path.join(git_repo, "environments", "prod"))
+            git(git_repo, "init", "-q", "-b", "main")
+            git(git_repo, "add", "-A")
+            git(git_repo, "commit", "-q", "-m", "prod")
+            with open(wd.config) as f:
+                cfg = f.read()
+            with open(wd.config, "w") as f:
+                f.write(cfg.replace(f"source: {{url: {repo}}}",
+                                    f"source: {{url: {git_repo}, ref: main, "
+                                    f"path: environments/prod}}"))
+            g = ["-c", wd.config, "--instance", "e2e"]
+            dsvmops(dsvm, "plan", *g, "--target", "ResourceGroup/rg-dsvm-prod-eastus",
+                    "-o", saved, "--format", "json", check=0)
+            with open(saved) as f:
+                doc = json.load(f)
+            sha = git(git_repo, "rev-parse", "HEAD")
+            assert doc["commit"] == sha, (doc["commit"], sha)
+            dsvmops(dsvm, "apply", "-c", wd.config, "--plan", saved, check=0)
+            with open(os.path.join(git_repo, "README"), "w") as f:
+                f.write("a commit that changes no manifest still moves the source\n")
+            git(git_repo, "add", "README")
+            git(git_repo, "commit", "-q", "-m", "readme")
+            arm.reset_stats()
+            rc, _, err = dsvmops(dsvm, "apply", "-c", wd.config, "--plan", saved)
+            assert rc == 4 and "the source moved since the plan was made" in err, (rc, err)
+            assert sha[:12] in err and "run plan again" in err, err
+            assert writes(arm) == 0, arm.stats()
 
             # not a saved plan: exit 1 with what to do
             with open(saved, "w") as f:
