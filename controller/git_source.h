@@ -5,7 +5,11 @@
  * auth) into a plain directory of manifests for one resolved commit. It uses
  * libgit2 only; it never runs the git command.
  *
- * Cache layout (cache_dir belongs to one source; mode 0700):
+ * Cache layout. Give each source configuration its own cache_dir (it is
+ * created with mode 0700): the last good checkout and the pruning of old
+ * ones are per cache_dir, and a cache made for another URL is started
+ * afresh. Processes with the same configuration (the daemon and a CLI
+ * command) may share it; they take turns through cache_dir/lock.
  *
  *     cache_dir/lock                  flock()ed during a fetch or resolve
  *     cache_dir/repo.git/             bare repository; remote branches in
@@ -77,8 +81,7 @@
  * The URL is used as written: url.NAME.insteadOf rules from Git
  * configuration are not applied.
  *
- * Several processes may share cache_dir: fetches and resolves hold an
- * exclusive flock() on cache_dir/lock. Within a process, a dsvm_source is
+ * Within a process, a dsvm_source is
  * not thread-safe; use one per thread. libgit2 1.5 has no connect or read
  * timeout setting, so a host that drops packets holds a fetch until the
  * operating system gives up on the connection. libgit2 may write to a
