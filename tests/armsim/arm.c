@@ -1011,7 +1011,8 @@ void arm_handle(struct ctx *c, struct req *rq, struct resp *r)
         if (r->status == 404)
             goto out;
         resp_clear(r);
-        if (fault_match(c, "GET", k.type, k.ap.names[1], r, NULL))
+        /* a poll matches fault rules by the name of the operation's resource */
+        if (fault_match(c, "GET", k.type, k.key ? strrchr(k.key, '/') + 1 : k.ap.names[1], r, NULL))
             goto out;
         if (throttle_take(c, k.ap.sub, "GET", r) < 0)
             goto out;

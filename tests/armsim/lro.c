@@ -242,6 +242,8 @@ void op_poll(struct ctx *c, struct call *k, struct resp *r)
     sqlite3_reset(st);
     free(k->type);
     k->type = xstrdup(sor(json_string_value(json_object_get(extra, "type")), ""));
+    free(k->key);
+    k->key = xstrdup(rid);
     t1 = iso_time(start);
     t2 = iso_time(due);
     self = xasprintf("%s%s?api-version=%s", c->base_url, k->rq->path, k->api);

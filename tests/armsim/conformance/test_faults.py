@@ -102,6 +102,17 @@ class Faults(unittest.TestCase):
         self.assertEqual(SIM.request("GET", path, token=TOK)[2]["properties"]["provisioningState"],
                          "Failed")
 
+    def test_poll_matches_resource_name(self):
+        path = rg_path("flt") + ("/providers/Microsoft.Compute/virtualMachineScaleSets/polled"
+                                 "?api-version=2024-11-01")
+        st, h, _ = SIM.request("PUT", path, body={"location": "westus", "sku": {"name": "x"}},
+                               token=TOK)
+        self.assertEqual(st, 201)
+        add({"method": "GET", "type": "Microsoft.Compute/virtualMachineScaleSets",
+             "name": "poll*", "status": 503, "count": 1})
+        self.assertEqual(SIM.request("GET", h["Azure-AsyncOperation"], token=TOK)[0], 503)
+        self.assertEqual(SIM.request("GET", h["Azure-AsyncOperation"], token=TOK)[0], 200)
+
     def test_lro_failed_location(self):
         add({"method": "PUT", "type": "Microsoft.Storage/storageAccounts", "name": "*",
              "lro_result": "Failed"})
