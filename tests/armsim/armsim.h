@@ -159,6 +159,8 @@ int store_meta_get(struct ctx *c, const char *key, void *out, size_t len);
 int store_meta_put(struct ctx *c, const char *key, const void *val, size_t len);
 int store_exec(struct ctx *c, const char *sql);
 sqlite3_stmt *store_stmt(struct ctx *c, const char *sql);
+void store_begin(struct ctx *c);
+void store_commit(struct ctx *c);
 
 /* auth.c */
 void auth_token_endpoint(struct ctx *c, struct req *rq, const char *tenant, struct resp *r);

@@ -263,7 +263,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rq.body = st->body.data ? st->body.data : "";
     rq.body_len = st->body.len;
     pthread_mutex_lock(&h->c->lock);
+    store_begin(h->c);
     dispatch(h->c, &rq, &st->resp);
+    store_commit(h->c);
     pthread_mutex_unlock(&h->c->lock);
     free(rq.caller);
     st->ready = 1;

@@ -224,3 +224,25 @@ int store_meta_put(struct ctx *c, const char *key, const void *val, size_t len)
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
+
+/* Requests run in one transaction each, so a crash never leaves half of one behind (a
+ * resource without its operation, say). */
+void store_begin(struct ctx *c)
+{
+    static const char sql[] = "BEGIN";
+    sqlite3_stmt *st = store_stmt(c, sql);
+    if (st && sqlite3_step(st) != SQLITE_DONE)
+        fprintf(stderr, "armsim: sqlite begin: %s\n", sqlite3_errmsg(c->db));
+    if (st)
+        sqlite3_reset(st);
+}
+
+void store_commit(struct ctx *c)
+{
+    static const char sql[] = "COMMIT";
+    sqlite3_stmt *st = store_stmt(c, sql);
+    if (st && sqlite3_step(st) != SQLITE_DONE)
+        fprintf(stderr, "armsim: sqlite commit: %s\n", sqlite3_errmsg(c->db));
+    if (st)
+        sqlite3_reset(st);
+}
