@@ -431,7 +431,8 @@ static int submit(op *o, const char *method, const char *body_text, dsvm_bucket_
     dsvm_engine *e = o->a->e;
     const dsvm_type_rules *rules = dsvm_plugin_type_rules(e->plugin, o->item->type);
     dsvm_http_request req = {0};
-    char *url;
+    const char *headers[2] = {NULL, NULL};
+    char *url, *if_match = NULL;
     size_t n;
     int rc;
 
@@ -444,16 +445,34 @@ static int submit(op *o, const char *method, const char *body_text, dsvm_bucket_
     if (!url)
         return dsvm_error_oom();
     snprintf(url, n, "%s%s?api-version=%s", e->base, o->item->id, rules->api_version);
+    /* An update of a type with etags is conditional on the version that was
+     * observed: if someone changed it since, ARM answers 412 and nothing is
+     * overwritten. */
+    if (body_text && (rules->flags & DSVM_TYPE_ETAG) && o->item->action == DSVM_ACTION_UPDATE) {
+        const char *etag =
+            json_string_value(json_object_get(dsvm_engine_live_get(e, o->item->id), "etag"));
+
+        if (etag) {
+            size_t hn = strlen(etag) + sizeof("If-Match: ");
+
+            if_match = malloc(hn);
+            if (if_match)
+                snprintf(if_match, hn, "If-Match: %s", etag);
+            headers[0] = if_match;
+        }
+    }
     rc = dsvm_state_journal_intent(e->state, &o->entry, o->a->run_id, o->item->id,
                                    dsvm_action_name(o->item->action), method);
     if (rc == 0) {
         req.method = method;
         req.url = url;
+        req.headers = headers[0] ? headers : NULL;
         req.body = body_text;
         req.bucket = bucket;
         req.audience = e->audience;
         rc = dsvm_lro_submit(e->http, &req, NULL, on_written, o);
     }
+    free(if_match);
     free(url);
     return rc;
 }
