@@ -50,4 +50,19 @@ void dsvm_engine_resolve_known(dsvm_engine *e, json_t *v);
 /** `base` followed by `path` (malloc'd), or NULL. */
 char *dsvm_engine_url(const char *base, const char *path);
 
+/**
+ * Called once per dsvm_engine_get(): `status` is the HTTP status (0 when no
+ * answer came) and `body` the parsed answer (borrowed; NULL when it is not
+ * JSON or no answer came). `message` says why a request failed, or NULL.
+ */
+typedef void (*dsvm_engine_get_fn)(dsvm_engine *e, long status, const json_t *body,
+                                   const char *message, void *payload);
+
+/**
+ * GET `path` (relative to the resource manager, or an absolute URL such as
+ * a nextLink) from the reads bucket; `done` runs from dsvm_http_run().
+ * Returns 0 (then `done` runs exactly once) or DSVM_E*.
+ */
+int dsvm_engine_get(dsvm_engine *e, const char *path, dsvm_engine_get_fn done, void *payload);
+
 #endif

@@ -17,6 +17,7 @@
 #include "lro.h"
 #include "provider_host.h"
 #include "engine.h"
+#include "preflight.h"
 #include "state.h"
 
 char *dsvm_engine_lower(const char *s)
@@ -388,6 +389,50 @@ char *dsvm_engine_url(const char *base, const char *path)
     return u;
 }
 
+typedef struct {
+    dsvm_engine *e;
+    dsvm_engine_get_fn done;
+    void *payload;
+} get_ctx;
+
+static void on_get(const dsvm_http_response *resp, void *payload)
+{
+    get_ctx *g = payload;
+    json_t *body = resp->error ? NULL : json_loads(resp->body, 0, NULL);
+    const char *msg = resp->message ? resp->message : resp->error ? "no answer" : NULL;
+
+    g->done(g->e, resp->error ? 0 : resp->status, body, msg, g->payload);
+    json_decref(body);
+    free(g);
+}
+
+int dsvm_engine_get(dsvm_engine *e, const char *path, dsvm_engine_get_fn done, void *payload)
+{
+    get_ctx *g = calloc(1, sizeof(*g));
+    char *url = strncmp(path, "http", 4) == 0 ? strdup(path) : dsvm_engine_url(e->base, path);
+    dsvm_http_request req = {0};
+    int rc;
+
+    if (!g || !url) {
+        free(g);
+        free(url);
+        return dsvm_error_oom();
+    }
+    g->e = e;
+    g->done = done;
+    g->payload = payload;
+    req.method = "GET";
+    req.url = url;
+    req.bucket = DSVM_BUCKET_READ;
+    req.audience = e->audience;
+    req.flags = DSVM_HTTP_EXPECT_404;
+    rc = dsvm_http_submit(e->http, &req, on_get, g);
+    if (rc < 0)
+        free(g);
+    free(url);
+    return rc;
+}
+
 /* The ID made of the first `segments` path segments of `id`, or NULL. */
 static char *id_prefix(const char *id, int segments)
 {
@@ -701,6 +746,13 @@ int dsvm_engine_plan(dsvm_engine *e, dsvm_plan **out)
     rc = dsvm_plan_build(out, subset ? subset : e->resources, e->live,
                          e->opts.target ? NULL : e->owned, rules_of, e, &popts);
     json_decref(subset);
+    if (rc < 0)
+        return rc;
+    rc = dsvm_preflight_run(e, *out);
+    if (rc < 0) {
+        dsvm_plan_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
