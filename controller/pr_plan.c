@@ -619,6 +619,29 @@ static void remove_tree(const char *path)
     rmdir(path);
 }
 
+/* Print diagnostics as dsvm_cli_print_diags() does, with the temporary
+ * directory `dir` replaced by the manifests' path in the repository `rel`
+ * (NULL for a remote source: the path from source.path is then unknown
+ * here), so that messages name files as the pull request shows them. */
+static void print_diags(const dsvm_diags *diags, const char *dir, const char *rel)
+{
+    size_t i, n = dsvm_diags_count(diags), total = dsvm_diags_errors(diags), len = strlen(dir);
+
+    for (i = 0; i < n; i++) {
+        char *line = NULL;
+
+        if (dsvm_diag_format(&line, dsvm_diags_get(diags, i)) == 0) {
+            if (rel && strncmp(line, dir, len) == 0 && line[len] == '/')
+                fprintf(stderr, "%s%s%s\n", rel, *rel ? "/" : "", line + len + 1);
+            else
+                fprintf(stderr, "%s\n", line);
+        }
+        free(line);
+    }
+    if (total > n)
+        fprintf(stderr, "dsvmops plan: %zu more errors not shown\n", total - n);
+}
+
 /* Load a revision's manifests; `diags` gets any errors. */
 static int load_repo(dsvm_repo **out, const revision *r, dsvm_diags **diags)
 {
@@ -704,7 +727,7 @@ int dsvm_pr_plan_run(const dsvm_cli_target *target, dsvm_reconcile_opts *opts,
     /* 2. what changed in the manifests */
     rc = load_repo(&head_repo, &head, &head_diags);
     if (rc < 0 && head_diags && dsvm_diags_count(head_diags) > 0) {
-        dsvm_cli_print_diags(head_diags, "plan");
+        print_diags(head_diags, head.dir, rel);
         dsvm_cli_error("plan", "the manifests at %s (%.12s) have errors; nothing was planned",
                        args->head, head.commit);
         goto out;

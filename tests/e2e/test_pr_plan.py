@@ -115,6 +115,17 @@ def main():
             rc, _, err = dsvmops(dsvm, "plan", "-c", wd.config, "--source", tmp, "--base",
                                  "HEAD~1", "--head", "HEAD", "--format", "markdown")
             assert rc == 1 and "not in a Git repository" in err, (rc, err)
+
+            # a head that does not validate: errors name the files as in the repository
+            with open(os.path.join(env_dir, "99.yaml"), "w") as f:
+                f.write("apiVersion: dsvmops.io/v1\nkind: ResourceGroup\nmetadata: {name: x}\n"
+                        "spec: {locaton: eastus}\n")
+            git(repo, "add", "-A")
+            git(repo, "commit", "-q", "-m", "broken")
+            rc, _, err = dsvmops(dsvm, "plan", *c, "--base", "HEAD~1", "--head", "HEAD",
+                                 "--format", "markdown")
+            assert rc == 1 and "\nenvironments/prod/99.yaml:4:8: error: unknown field" in \
+                "\n" + err and "have errors" in err, (rc, err)
     print("test_pr_plan: ok")
 
 
