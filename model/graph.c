@@ -188,7 +188,7 @@ static int add_edges(dsvm_graph *g)
 
         for (j = 0; j < json_array_size(deps); j++) {
             const char *dep = json_string_value(json_array_get(deps, j));
-            size_t d;
+            size_t d = 0;
             int rc;
 
             if (!dep)
@@ -276,7 +276,7 @@ void dsvm_graph_closure(const dsvm_graph *graph, size_t i, unsigned char *select
 size_t dsvm_graph_depth(const dsvm_graph *graph)
 {
     dsvm_sched *s = NULL;
-    size_t *depth, best = 0, i, j;
+    size_t *depth, best = 0, i = 0, j;
 
     depth = calloc(graph->n ? graph->n : 1, sizeof(size_t));
     if (!depth || dsvm_sched_new(&s, graph, 0, NULL) < 0) {
