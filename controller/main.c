@@ -4,6 +4,7 @@
  * main() only dispatches to a subcommand; each command lives in its own
  * cmd_*.c file and parses its own options.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,6 +68,9 @@ int main(int argc, char **argv)
 {
     const dsvm_command *c;
 
+    /* a peer that hangs up (a Git server, an HTTP client) must not kill us:
+     * the write fails with EPIPE and is handled where it happens */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return DSVM_EXIT_ERROR;

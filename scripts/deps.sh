@@ -9,8 +9,9 @@ libsqlite3-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev libgit2-dev lib
 curl python3"
 if [ "$mode" = test ]; then
     # the armsim conformance test drives the official Azure SDK for Python;
-    # the armsim benchmark uses wrk
-    pkgs="$pkgs clang python3 python3-azure wrk"
+    # the armsim benchmark uses wrk; the Git source tests use the HTTPS test CA
+    # (openssl), known_hosts (ssh-keygen) and a loopback sshd
+    pkgs="$pkgs clang python3 python3-azure wrk openssl openssh-client openssh-server"
 fi
 
 missing=""
