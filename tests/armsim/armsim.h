@@ -54,7 +54,8 @@ struct req {
     const char *path;
     const char *body;
     size_t body_len;
-    char *caller; /* appid of the bearer token, once checked */
+    char *caller;     /* appid of the bearer token, once checked */
+    char *caller_oid; /* its oid (object ID of the principal) */
 };
 
 const char *req_query(const struct req *rq, const char *name);
@@ -99,6 +100,7 @@ struct ctx {
     unsigned latency_ms;
     unsigned lro_ms;
     unsigned principal_lag_ms; /* new identities are unknown to role assignments this long */
+    int kv_authz;              /* check vault access policies / RBAC on the data plane */
     unsigned page_size;
     long token_ttl;
     int throttle_on;
@@ -114,6 +116,7 @@ struct ctx {
     unsigned char key[32]; /* token signing key */
     char *tok_cache;       /* the last bearer token that passed, with its claims */
     char *tok_appid;
+    char *tok_oid;
     char *tok_aud;
     int64_t tok_exp;
     int64_t next_due; /* earliest due time of an in-flight operation */

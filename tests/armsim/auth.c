@@ -359,6 +359,7 @@ int auth_check(struct ctx *c, struct req *rq, const char *aud_prefix, struct res
             return -1;
         }
         rq->caller = xstrdup(c->tok_appid);
+        rq->caller_oid = xstrdup(c->tok_oid);
         return 0;
     }
     last = strrchr(tok, '.');
@@ -389,11 +390,14 @@ int auth_check(struct ctx *c, struct req *rq, const char *aud_prefix, struct res
         goto out;
     }
     rq->caller = xstrdup(json_string_value(json_object_get(claims, "appid")));
+    rq->caller_oid = xstrdup(json_string_value(json_object_get(claims, "oid")));
     free(c->tok_cache);
     free(c->tok_appid);
+    free(c->tok_oid);
     free(c->tok_aud);
     c->tok_cache = xstrdup(tok);
     c->tok_appid = xstrdup(rq->caller);
+    c->tok_oid = xstrdup(rq->caller_oid);
     c->tok_aud = xstrdup(sor(aud, ""));
     c->tok_exp = json_integer_value(json_object_get(claims, "exp"));
     rc = 0;

@@ -268,6 +268,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     store_commit(h->c);
     pthread_mutex_unlock(&h->c->lock);
     free(rq.caller);
+    free(rq.caller_oid);
     st->ready = 1;
     if (st->resp.delay_ms) {
         MHD_suspend_connection(conn);

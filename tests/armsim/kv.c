@@ -107,6 +107,66 @@ static void mgmt_secret_sync(struct ctx *c, const char *vault, const char *name,
     free(su);
 }
 
+static int has_perm(json_t *list, const char *perm)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p)
+    {
+        if (ci_eq(json_string_value(p), perm) || ci_eq(json_string_value(p), "all"))
+            return 1;
+    }
+    return 0;
+}
+
+/* With --kv-authz: may the caller (oid) get or set secrets of this vault? Access policies
+ * decide unless enableRbacAuthorization is on; then a Key Vault data role assigned at the
+ * vault or above does (Secrets User reads; Secrets Officer and Administrator also write). */
+static int kv_allowed(struct ctx *c, json_t *vault, const char *oid, int write)
+{
+    static const char sql[] = "SELECT body FROM resources WHERE type ="
+                              " 'microsoft.authorization/roleassignments' AND sub = lower(?) AND"
+                              " lower(json_extract(body, '$.properties.principalId')) = lower(?)";
+    static const char *const readers[] = {"4633458b-17de-408a-b874-0445c86b69e6",
+                                          "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+                                          "00482a5a-887f-4fb3-b363-3b7fe8e74483", NULL};
+    const char *vid = json_string_value(json_object_get(vault, "id"));
+    struct apath ap;
+    sqlite3_stmt *st;
+    json_t *pol;
+    size_t i;
+    int ok = 0;
+    if (!oid || !vid)
+        return 0;
+    if (!json_is_true(json_path_get(vault, "properties.enableRbacAuthorization"))) {
+        json_array_foreach(json_path_get(vault, "properties.accessPolicies"), i, pol)
+        {
+            if (ci_eq(json_string_value(json_object_get(pol, "objectId")), oid) &&
+                has_perm(json_path_get(pol, "permissions.secrets"), write ? "set" : "get"))
+                ok = 1;
+        }
+        return ok;
+    }
+    apath_parse(vid, &ap);
+    st = store_stmt(c, sql);
+    sqlite3_bind_text(st, 1, sor(ap.sub, ""), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, oid, -1, SQLITE_TRANSIENT);
+    while (!ok && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *b = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        const char *scope = json_string_value(json_path_get(b, "properties.scope"));
+        const char *role = json_string_value(json_path_get(b, "properties.roleDefinitionId"));
+        size_t n = scope ? strlen(scope) : 0;
+        role = role && strrchr(role, '/') ? strrchr(role, '/') + 1 : role;
+        if (scope && strncasecmp(vid, scope, n) == 0 && (vid[n] == '\0' || vid[n] == '/'))
+            for (int r = write ? 1 : 0; readers[r]; r++)
+                ok |= ci_eq(role, readers[r]);
+        json_decref(b);
+    }
+    sqlite3_reset(st);
+    apath_free(&ap);
+    return ok;
+}
+
 static void kv_error(struct resp *r, int status, const char *code, const char *msg)
 {
     resp_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
@@ -119,20 +179,20 @@ void kv_handle(struct ctx *c, struct req *rq, const char *rest, struct resp *r)
     char *coll = vault ? strtok_r(NULL, "/", &save) : NULL;
     char *name = coll ? strtok_r(NULL, "/", &save) : NULL;
     char *version = name ? strtok_r(NULL, "/", &save) : NULL;
-    static const char sql_vault[] = "SELECT 1 FROM resources WHERE type ="
+    static const char sql_vault[] = "SELECT body FROM resources WHERE type ="
                                     " 'microsoft.keyvault/vaults' AND name = lower(?)";
     sqlite3_stmt *st;
-    int exists;
-    json_t *b = NULL, *body = NULL;
+    json_t *b = NULL, *body = NULL, *vb = NULL;
     if (!vault || !coll || strcasecmp(coll, "secrets") != 0 || !name) {
         kv_error(r, 404, "NotFound", "armsim serves {vault}/secrets/{name}[/{version}] only.");
         goto out;
     }
     st = store_stmt(c, sql_vault);
     sqlite3_bind_text(st, 1, vault, -1, SQLITE_TRANSIENT);
-    exists = sqlite3_step(st) == SQLITE_ROW;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        vb = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
     sqlite3_reset(st);
-    if (!exists) {
+    if (!vb) {
         kv_error(r, 404, "VaultNotFound", "No active vault of this name exists.");
         goto out;
     }
@@ -144,6 +204,20 @@ void kv_handle(struct ctx *c, struct req *rq, const char *rest, struct resp *r)
     }
     if (!req_query(rq, "api-version")) {
         kv_error(r, 400, "BadParameter", "The api-version query parameter is required.");
+        goto out;
+    }
+    if (c->kv_authz && !kv_allowed(c, vb, rq->caller_oid, strcmp(rq->method, "GET") != 0)) {
+        char *msg = xasprintf("The user, group or application 'appid=%s;oid=%s' does not have "
+                              "secrets %s permission on key vault '%s'.",
+                              sor(rq->caller, ""), sor(rq->caller_oid, ""),
+                              strcmp(rq->method, "GET") == 0 ? "get" : "set", vault);
+        resp_json(r, 403,
+                  json_pack("{s:{s:s,s:s,s:{s:s}}}", "error", "code", "Forbidden", "message", msg,
+                            "innererror", "code",
+                            json_is_true(json_path_get(vb, "properties.enableRbacAuthorization"))
+                                ? "ForbiddenByRbac"
+                                : "AccessDenied"));
+        free(msg);
         goto out;
     }
     if (strcmp(rq->method, "GET") == 0) {
@@ -176,5 +250,6 @@ void kv_handle(struct ctx *c, struct req *rq, const char *rest, struct resp *r)
 out:
     json_decref(b);
     json_decref(body);
+    json_decref(vb);
     free(copy);
 }

@@ -29,6 +29,7 @@ static const char usage[] =
     "  --client ID:SECRET       register a service principal (repeatable)\n"
     "  --federated ID           accept client_assertion JWTs for ID (repeatable)\n"
     "  --token-ttl SECONDS      lifetime of issued tokens (default 3600)\n"
+    "  --kv-authz               the Key Vault data plane checks access policies or RBAC\n"
     "  --principal-lag-ms N     role assignments to an identity younger than N ms fail\n"
     "                           with PrincipalNotFound, like Entra replication (default 0)\n"
     "  --threads N              server threads (default 2)\n"
@@ -93,6 +94,7 @@ static void ctx_free(struct ctx *c)
     free(c->base_url);
     free(c->tok_cache);
     free(c->tok_appid);
+    free(c->tok_oid);
     free(c->tok_aud);
     store_close(c);
     pthread_mutex_destroy(&c->lock);
@@ -133,6 +135,10 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             rc = 0;
             goto out;
+        }
+        if (strcmp(a, "--kv-authz") == 0) {
+            c.kv_authz = 1;
+            continue;
         }
         if (!arg) {
             fprintf(stderr, "armsim: unknown or incomplete option %s; see --help\n", a);

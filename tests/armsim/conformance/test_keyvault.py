@@ -208,5 +208,57 @@ class DataPlane(unittest.TestCase):
         self.assertEqual(st, 401)
 
 
+class DataPlaneAuthz(unittest.TestCase):
+    """With --kv-authz the data plane checks access policies, or RBAC roles."""
+
+    def test_access_policies_and_rbac(self):
+        import base64
+        import json
+        from azure.mgmt.authorization import AuthorizationManagementClient
+        sim = Armsim("--kv-authz", "--throttle", "off", "--lro-ms", "50",
+                     "--client", "%s:%s" % (CLIENT, SECRET), "--client", "other:pw")
+        try:
+            vt = sim.token(scope="https://vault.azure.net/.default")
+            part = vt.split(".")[1]
+            oid = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))["oid"]
+            client(ResourceManagementClient, sim).resource_groups.create_or_update(
+                "authz", {"location": "westeurope"})
+            kv = client(KeyVaultManagementClient, sim)
+            kv.vaults.begin_create_or_update("authz", "kv-pol", vault_params(policies=[
+                {"tenant_id": TENANT, "object_id": oid, "permissions": {"secrets": ["get"]}}]))\
+                .result()
+            kv.secrets.create_or_update("authz", "kv-pol", "s", {"properties": {"value": "v1"}})
+            url = "/keyvault/kv-pol/secrets/s?api-version=7.4"
+            self.assertEqual(sim.request("GET", url, token=vt)[2]["value"], "v1")
+            st, _, err = sim.request("PUT", url, body={"value": "v2"}, token=vt)
+            self.assertEqual(st, 403)
+            self.assertEqual(err["error"]["innererror"]["code"], "AccessDenied")
+            stranger = sim.token(client="other", secret="pw",
+                                 scope="https://vault.azure.net/.default")
+            self.assertEqual(sim.request("GET", url, token=stranger)[0], 403)
+
+            kv.vaults.begin_create_or_update("authz", "kv-rbac", vault_params(
+                enable_rbac_authorization=True)).result()
+            kv.secrets.create_or_update("authz", "kv-rbac", "s", {"properties": {"value": "r1"}})
+            url = "/keyvault/kv-rbac/secrets/s?api-version=7.4"
+            st, _, err = sim.request("GET", url, token=vt)
+            self.assertEqual(st, 403)
+            self.assertEqual(err["error"]["innererror"]["code"], "ForbiddenByRbac")
+            ra = client(AuthorizationManagementClient, sim).role_assignments
+            role = "/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s"
+            ra.create(rg_path("authz"), "9c1d0000-0000-4000-8000-000000000001",
+                      {"role_definition_id": role % (SUB, "4633458b-17de-408a-b874-0445c86b69e6"),
+                       "principal_id": oid})
+            self.assertEqual(sim.request("GET", url, token=vt)[2]["value"], "r1")
+            self.assertEqual(sim.request("PUT", url, body={"value": "r2"}, token=vt)[0], 403)
+            vault_id = kv.vaults.get("authz", "kv-rbac").id
+            ra.create(vault_id, "9c1d0000-0000-4000-8000-000000000002",
+                      {"role_definition_id": role % (SUB, "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"),
+                       "principal_id": oid})
+            self.assertEqual(sim.request("PUT", url, body={"value": "r2"}, token=vt)[0], 200)
+        finally:
+            sim.stop()
+
+
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2, warnings="ignore")
