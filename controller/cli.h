@@ -33,6 +33,13 @@ int dsvm_cli_is_help(const char *arg);
 /** Print "dsvmops CMD: " and a formatted message to stderr. */
 void dsvm_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The commands, one file each (cmd_NAME.c). */
+int dsvm_cmd_validate(int argc, char **argv);
+int dsvm_cmd_plan(int argc, char **argv);
+int dsvm_cmd_apply(int argc, char **argv);
+int dsvm_cmd_history(int argc, char **argv);
+int dsvm_cmd_graph(int argc, char **argv);
+int dsvm_cmd_schema(int argc, char **argv);
 int dsvm_cmd_version(int argc, char **argv);
 
 #endif

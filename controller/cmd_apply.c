@@ -11,8 +11,6 @@
 #include "dsvmops/error.h"
 #include "plan_file.h"
 
-int dsvm_cmd_apply(int argc, char **argv);
-
 static void usage(FILE *f)
 {
     fputs("usage: dsvmops apply -c CONFIG [--source DIR | --plan FILE] [--prune]\n"

@@ -14,8 +14,6 @@
 #include "dsvmops/error.h"
 #include "graph.h"
 
-int dsvm_cmd_graph(int argc, char **argv);
-
 static void usage(FILE *f)
 {
     fputs("usage: dsvmops graph -c CONFIG [--source DIR] [--format dot] [-o FILE]\n"

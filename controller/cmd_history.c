@@ -18,8 +18,6 @@
 #include "dsvmops/error.h"
 #include "state.h"
 
-int dsvm_cmd_history(int argc, char **argv);
-
 static void usage(FILE *f)
 {
     fputs("usage: dsvmops history -c CONFIG [--format text|json] [--limit N] [--run ID]\n"

@@ -13,8 +13,6 @@
 #include "plan_file.h"
 #include "pr_plan.h"
 
-int dsvm_cmd_plan(int argc, char **argv);
-
 static void usage(FILE *f)
 {
     fputs("usage: dsvmops plan -c CONFIG [--source DIR] [--format text|json|markdown]\n"

@@ -13,8 +13,6 @@
 #include "dsvmops/error.h"
 #include "dsvmops/manifest.h"
 
-int dsvm_cmd_schema(int argc, char **argv);
-
 static void usage(FILE *f)
 {
     fputs("usage: dsvmops schema [--kind KIND] [--compact]\n"

@@ -11,8 +11,6 @@
 #include "dsvmops/error.h"
 #include "dsvmops/manifest.h"
 
-int dsvm_cmd_validate(int argc, char **argv);
-
 static void usage(FILE *f)
 {
     fputs("usage: dsvmops validate [--quiet] [DIR]\n"

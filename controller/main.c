@@ -11,13 +11,6 @@
 
 #include "cli.h"
 
-int dsvm_cmd_validate(int argc, char **argv);
-int dsvm_cmd_schema(int argc, char **argv);
-int dsvm_cmd_plan(int argc, char **argv);
-int dsvm_cmd_apply(int argc, char **argv);
-int dsvm_cmd_history(int argc, char **argv);
-int dsvm_cmd_graph(int argc, char **argv);
-
 const dsvm_command dsvm_commands[] = {
     {"validate", dsvm_cmd_validate, "check the manifests in a directory"},
     {"plan", dsvm_cmd_plan, "show what an apply would change, field by field"},
