@@ -16,6 +16,7 @@
 #include "dsvmops/error.h"
 #include "engine.h"
 #include "lro.h"
+#include "rollout.h"
 
 #define KEYVAULT_AUDIENCE "https://vault.azure.net"
 #define KEYVAULT_DATA_API "7.4"
@@ -720,6 +721,9 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
     for (i = 0; i < dsvm_graph_size(e->graph); i++)
         if (a.item_of_node[i] && dsvm_sched_state(a.sched, i) == DSVM_NODE_BLOCKED)
             res.blocked++;
+    /* design rule 11: instances of updated Manual scale sets, in batches */
+    if (rc == 0 && res.failed == 0 && res.blocked == 0)
+        rc = dsvm_rollout_apply(e, plan);
     summary = NULL;
     {
         json_t *s = json_pack("{s:i,s:i,s:i,s:i,s:i}", "succeeded", (json_int_t)res.succeeded,

@@ -635,6 +635,7 @@ static void parse_reconcile(ctx *c, dsvm_config *cfg, yaml_node_t *root)
     r = get_map(c, m, "rollout", "reconcile.rollout");
     if (!r)
         return;
+    cfg->reconcile.rollout_set = 1;
     check_keys(c, r, "reconcile.rollout", rollout_keys);
     b = get(c, r, "batch");
     s = scalar(b);

@@ -95,6 +95,7 @@ typedef struct {
         int max_deletes;
         int rollout_batch;         /**< a count, or a percentage when the flag is set */
         int rollout_batch_percent; /**< 1 when rollout_batch is a percentage */
+        int rollout_set;           /**< 1 when reconcile.rollout is in the file */
     } reconcile;
     struct {
         int64_t interval_ms;

@@ -18,6 +18,7 @@
 #include "provider_host.h"
 #include "engine.h"
 #include "preflight.h"
+#include "rollout.h"
 #include "state.h"
 
 char *dsvm_engine_lower(const char *s)
@@ -749,6 +750,8 @@ int dsvm_engine_plan(dsvm_engine *e, dsvm_plan **out)
     if (rc < 0)
         return rc;
     rc = dsvm_preflight_run(e, *out);
+    if (rc == 0)
+        rc = dsvm_rollout_plan(e, *out);
     if (rc < 0) {
         dsvm_plan_free(*out);
         *out = NULL;
