@@ -113,6 +113,7 @@ struct ctx {
     size_t nfaults;
     json_t *stats;
     json_t *token_stats;
+    json_t *kv_stats;
     unsigned char key[32]; /* token signing key */
     char *tok_cache;       /* the last bearer token that passed, with its claims */
     char *tok_appid;
@@ -178,6 +179,7 @@ int fault_match(struct ctx *c, const char *method, const char *type, const char 
                 struct resp *r, int *lro_failed);
 void stats_count(struct ctx *c, const char *method, const char *type, int status, int lro_poll);
 void stats_count_token(struct ctx *c, int status);
+void stats_count_kv(struct ctx *c, const char *method, int status);
 void stats_reset(struct ctx *c);
 int throttle_take(struct ctx *c, const char *sub, const char *method, struct resp *r);
 int throttle_parse(struct ctx *c, const char *spec);

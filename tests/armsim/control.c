@@ -275,13 +275,24 @@ void stats_count_token(struct ctx *c, int status)
     bump(json_object_get(c->token_stats, "by_status"), code);
 }
 
+void stats_count_kv(struct ctx *c, const char *method, int status)
+{
+    char code[8];
+    bump(c->kv_stats, "total");
+    bump(json_object_get(c->kv_stats, "by_verb"), method);
+    snprintf(code, sizeof(code), "%d", status);
+    bump(json_object_get(c->kv_stats, "by_status"), code);
+}
+
 void stats_reset(struct ctx *c)
 {
     json_decref(c->stats);
     json_decref(c->token_stats);
+    json_decref(c->kv_stats);
     c->stats = json_pack("{s:i,s:{},s:{},s:{},s:i,s:i}", "total", 0, "by_verb", "by_status",
                          "by_type", "lro_polls", 0, "throttled", 0);
     c->token_stats = json_pack("{s:i,s:{}}", "total", 0, "by_status");
+    c->kv_stats = json_pack("{s:i,s:{},s:{}}", "total", 0, "by_verb", "by_status");
 }
 
 static json_t *faults_json(struct ctx *c)
@@ -302,7 +313,8 @@ void control_handle(struct ctx *c, struct req *rq, struct resp *r)
     const char *p = rq->path + 9;
     if (strcmp(p, "stats") == 0 && strcmp(rq->method, "GET") == 0) {
         resp_json(r, 200,
-                  json_pack("{s:O,s:O}", "requests", c->stats, "token_requests", c->token_stats));
+                  json_pack("{s:O,s:O,s:O}", "requests", c->stats, "token_requests", c->token_stats,
+                            "keyvault_requests", c->kv_stats));
         return;
     }
     if (strcmp(p, "stats/reset") == 0 && strcmp(rq->method, "POST") == 0) {

@@ -122,6 +122,7 @@ static void dispatch(struct ctx *c, struct req *rq, struct resp *r)
     }
     if (strncmp(p, "/keyvault/", 10) == 0) {
         kv_handle(c, rq, p + 10, r);
+        stats_count_kv(c, rq->method, r->status);
         r->delay_ms += c->latency_ms;
         return;
     }

@@ -91,6 +91,7 @@ static void ctx_free(struct ctx *c)
     free(c->faults);
     json_decref(c->stats);
     json_decref(c->token_stats);
+    json_decref(c->kv_stats);
     free(c->base_url);
     free(c->tok_cache);
     free(c->tok_appid);

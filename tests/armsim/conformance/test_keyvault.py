@@ -195,8 +195,12 @@ class DataPlane(unittest.TestCase):
         mgmt = kv.secrets.get(RG, "kv-data", "join")
         self.assertEqual(mgmt.properties.secret_uri_with_version, v2["id"])
         self.assertIsNone(mgmt.properties.value)
+        before = SIM.stats()["keyvault_requests"]["total"]
         st, _, err = SIM.request("GET", "/keyvault/kv-data/secrets/nope?api-version=7.4", token=vt)
         self.assertEqual(st, 404)
+        kvs = SIM.stats()["keyvault_requests"]
+        self.assertEqual(kvs["total"], before + 1)
+        self.assertGreaterEqual(kvs["by_status"]["404"], 1)
         self.assertEqual(err["error"]["code"], "SecretNotFound")
 
     def test_needs_vault_token(self):

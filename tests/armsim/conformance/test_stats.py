@@ -18,7 +18,7 @@ class Stats(unittest.TestCase):
             st, _, body = sim.request("POST", "/_armsim/stats/reset")
             self.assertEqual(st, 200)
             stats = sim.stats()
-            self.assertEqual(set(stats), {"requests", "token_requests"})
+            self.assertEqual(set(stats), {"requests", "token_requests", "keyvault_requests"})
             req = stats["requests"]
             self.assertEqual(set(req), {"total", "by_verb", "by_status", "by_type", "lro_polls",
                                         "throttled"})
