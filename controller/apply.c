@@ -572,7 +572,8 @@ static void pump(applier *a)
 {
     size_t node;
 
-    while (a->in_flight < (size_t)a->e->opts.parallelism && dsvm_sched_next(&node, a->sched) == 0) {
+    while (a->in_flight < (size_t)a->e->opts.parallelism && !dsvm_http_stopping(a->e->http) &&
+           dsvm_sched_next(&node, a->sched) == 0) {
         const dsvm_plan_item *item = a->item_of_node[node];
 
         if (!item || item->action == DSVM_ACTION_NOOP || item->action == DSVM_ACTION_DELETE) {
@@ -586,7 +587,7 @@ static void pump(applier *a)
 /* Deletes run one at a time, in plan order (dependents first). */
 static void next_delete(applier *a)
 {
-    while (a->next_delete < a->n_deletes) {
+    while (a->next_delete < a->n_deletes && !dsvm_http_stopping(a->e->http)) {
         const dsvm_plan_item *item = &a->plan->items[a->deletes[a->next_delete++]];
         op *o = calloc(1, sizeof(*o));
 
@@ -609,6 +610,76 @@ static void next_delete(applier *a)
         a->res->deletes++;
         return;
     }
+}
+
+typedef struct {
+    int64_t *ids, *runs;
+    char **resources;
+    size_t n, cap;
+} unfinished;
+
+static int collect_unfinished(const dsvm_state_entry *en, void *payload)
+{
+    unfinished *u = payload;
+
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 8;
+        int64_t *ids = realloc(u->ids, cap * sizeof(*ids));
+        int64_t *runs = ids ? realloc(u->runs, cap * sizeof(*runs)) : NULL;
+        char **res = runs ? realloc(u->resources, cap * sizeof(*res)) : NULL;
+
+        if (ids)
+            u->ids = ids;
+        if (runs)
+            u->runs = runs;
+        if (!res)
+            return 1;
+        u->resources = res;
+        u->cap = cap;
+    }
+    u->resources[u->n] = strdup(en->resource_id);
+    if (!u->resources[u->n])
+        return 1;
+    u->ids[u->n] = en->id;
+    u->runs[u->n] = en->run_id;
+    u->n++;
+    return 0;
+}
+
+/*
+ * Writes journalled by an earlier run that never got an outcome were cut off
+ * (kill -9, a crash, a power cut). Level-triggered, this run has just
+ * observed those resources again and planned from what is there, so nothing
+ * is created twice; record that in the journal, and mark the earlier runs
+ * interrupted. Returns how many entries were settled.
+ */
+static size_t settle_unfinished(dsvm_engine *e, FILE *progress_out)
+{
+    unfinished u = {0};
+    size_t i, settled = 0;
+
+    dsvm_state_journal_unfinished(e->state, collect_unfinished, &u);
+    for (i = 0; i < u.n; i++) {
+        int live = dsvm_engine_live_get(e, u.resources[i]) != NULL;
+
+        if (dsvm_state_journal_outcome(e->state, u.ids[i],
+                                       live ? "interrupted: present when observed again"
+                                            : "interrupted: absent when observed again",
+                                       0, "the run was cut off before the answer") == 0)
+            settled++;
+        if (i == 0 || u.runs[i] != u.runs[i - 1])
+            dsvm_state_run_end(e->state, u.runs[i], "interrupted", NULL);
+        free(u.resources[i]);
+    }
+    if (settled && progress_out)
+        fprintf(progress_out,
+                "note: %zu writes of an interrupted earlier run had no answer; their resources "
+                "were observed again and this plan accounts for them\n",
+                settled);
+    free(u.ids);
+    free(u.runs);
+    free(u.resources);
+    return settled;
 }
 
 /* Guards of design rule 2: refuse before anything is written. */
@@ -702,6 +773,7 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
         else if (dsvm_graph_find(&node, e->graph, plan->items[i].id) == 0)
             a.item_of_node[node] = &plan->items[i];
     }
+    res.resumed = settle_unfinished(e, e->opts.progress);
     rc = dsvm_state_run_begin(e->state, &a.run_id, "apply", e->subscription,
                               e->opts.commit ? e->opts.commit : "");
     if (rc < 0)
@@ -718,11 +790,16 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
         rc = dsvm_http_run(e->http);
     }
     progress(&a, NULL, NULL);
-    for (i = 0; i < dsvm_graph_size(e->graph); i++)
-        if (a.item_of_node[i] && dsvm_sched_state(a.sched, i) == DSVM_NODE_BLOCKED)
+    res.interrupted = dsvm_http_stopping(e->http);
+    for (i = 0; i < dsvm_graph_size(e->graph); i++) {
+        dsvm_node_state st = dsvm_sched_state(a.sched, i);
+
+        if (a.item_of_node[i] && a.item_of_node[i]->action != DSVM_ACTION_NOOP &&
+            (st == DSVM_NODE_BLOCKED || st == DSVM_NODE_PENDING))
             res.blocked++;
+    }
     /* design rule 11: instances of updated Manual scale sets, in batches */
-    if (rc == 0 && res.failed == 0 && res.blocked == 0)
+    if (rc == 0 && res.failed == 0 && res.blocked == 0 && !res.interrupted)
         rc = dsvm_rollout_apply(e, plan);
     summary = NULL;
     {
@@ -735,6 +812,7 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
     }
     dsvm_state_run_end(e->state, a.run_id,
                        rc < 0                              ? "failed"
+                       : res.interrupted                   ? "interrupted"
                        : res.failed > 0 || res.blocked > 0 ? "partial"
                                                            : "succeeded",
                        summary);

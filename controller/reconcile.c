@@ -150,6 +150,7 @@ int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconc
         hopts.limits = limits;
     }
     hopts.max_concurrency = e->opts.parallelism;
+    hopts.stop = opts->stop;
     hopts.ca_file = cfg->target.ca_file.value;
     rc = dsvm_http_new(&e->http, &hopts);
     if (rc == 0)

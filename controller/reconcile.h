@@ -13,6 +13,7 @@
 #ifndef DSVM_RECONCILE_H
 #define DSVM_RECONCILE_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -33,6 +34,8 @@ typedef struct {
     const char *target;       /**< "Kind/name": only that object and what it needs */
     FILE *progress;           /**< per-resource progress lines, or NULL */
     const char *rate_limits;  /**< client token buckets, e.g. "writes=200/10"; NULL: ARM's */
+    /** Raised by a SIGTERM handler: start nothing new, let writes on the wire finish. */
+    const volatile sig_atomic_t *stop;
 } dsvm_reconcile_opts;
 
 /**
@@ -46,6 +49,8 @@ int dsvm_rate_limits_parse(void *out_limits3, const char *spec);
 /** What one apply did. */
 typedef struct {
     size_t succeeded, failed, blocked, skipped;
+    size_t resumed;  /**< writes of an interrupted earlier run, observed again */
+    int interrupted; /**< the stop flag was raised: not everything was started */
     size_t writes, deletes;
     int64_t run_id;
 } dsvm_apply_result;
