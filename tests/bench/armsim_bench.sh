@@ -11,7 +11,7 @@ min=${3:-500}
 sub=00000000-0000-0000-0000-000000000001
 
 command -v wrk >/dev/null 2>&1 || { echo "armsim_bench: wrk is not installed" >&2; exit 1; }
-command -v curl >/dev/null 2>&1 || { echo "armsim_bench: curl is not installed" >&2; exit 1; }
+command -v python3 >/dev/null 2>&1 || { echo "armsim_bench: python3 is not installed" >&2; exit 1; }
 [ -x "$armsim" ] || { echo "armsim_bench: no armsim at $armsim" >&2; exit 1; }
 
 tmp=$(mktemp -d)
@@ -37,18 +37,30 @@ while ! grep -q '^armsim listening on ' "$tmp/out" 2>/dev/null; do
 done
 url=$(sed -n 's/^armsim listening on //p' "$tmp/out")
 
-tok=$(curl -sf -X POST "$url/tenant/oauth2/v2.0/token" \
-    -d grant_type=client_credentials -d client_id=bench -d client_secret=bench-secret \
-    -d scope=https://management.azure.com/.default |
-    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-[ -n "$tok" ] || { echo "armsim_bench: no token" >&2; exit 1; }
-
-rg="$url/subscriptions/$sub/resourceGroups/bench"
-curl -sf -X PUT -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
-    -d '{"location":"westus"}' "$rg?api-version=2022-09-01" >/dev/null
-target="$rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/bench-id?api-version=2023-01-31"
-curl -sf -X PUT -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
-    -d '{"location":"westus","tags":{"dsvmops-instance":"bench"}}' "$target" >/dev/null
+# a token, a resource group and one identity to GET, with python3's standard library
+target=$(python3 - "$url" "$sub" <<'PYEOF'
+import json, sys, urllib.parse, urllib.request
+url, sub = sys.argv[1], sys.argv[2]
+form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "bench",
+                               "client_secret": "bench-secret",
+                               "scope": "https://management.azure.com/.default"}).encode()
+with urllib.request.urlopen(url + "/tenant/oauth2/v2.0/token", form) as r:
+    tok = json.load(r)["access_token"]
+def put(path, body):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="PUT",
+                                 headers={"Authorization": "Bearer " + tok,
+                                          "Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+rg = "/subscriptions/%s/resourceGroups/bench" % sub
+put(rg + "?api-version=2022-09-01", {"location": "westus"})
+ident = (rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/bench-id"
+         "?api-version=2023-01-31")
+put(ident, {"location": "westus", "tags": {"dsvmops-instance": "bench"}})
+print(tok, url + ident)
+PYEOF
+) || { echo "armsim_bench: could not prepare the benchmark resource" >&2; exit 1; }
+tok=${target%% *}
+target=${target#* }
 
 run() {
     conns=$1
