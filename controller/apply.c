@@ -653,11 +653,19 @@ static int collect_unfinished(const dsvm_state_entry *en, void *payload)
  * is created twice; record that in the journal, and mark the earlier runs
  * interrupted. Returns how many entries were settled.
  */
-static size_t settle_unfinished(dsvm_engine *e, FILE *progress_out)
+size_t dsvm_engine_settle(dsvm_engine *e)
 {
+    FILE *progress_out = e->opts.progress;
     unfinished u = {0};
     size_t i, settled = 0;
+    char holder[96];
 
+    if (!e->state)
+        return 0;
+    /* only the one writer may settle; a busy lease is reported by apply */
+    snprintf(holder, sizeof(holder), "dsvmops apply (pid %ld)", (long)getpid());
+    if (dsvm_state_lease_acquire(e->state, e->subscription, holder) < 0)
+        return 0;
     dsvm_state_journal_unfinished(e->state, collect_unfinished, &u);
     for (i = 0; i < u.n; i++) {
         int live = dsvm_engine_live_get(e, u.resources[i]) != NULL;
@@ -679,6 +687,7 @@ static size_t settle_unfinished(dsvm_engine *e, FILE *progress_out)
     free(u.ids);
     free(u.runs);
     free(u.resources);
+    dsvm_state_lease_release(e->state);
     return settled;
 }
 
@@ -773,7 +782,6 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
         else if (dsvm_graph_find(&node, e->graph, plan->items[i].id) == 0)
             a.item_of_node[node] = &plan->items[i];
     }
-    res.resumed = settle_unfinished(e, e->opts.progress);
     rc = dsvm_state_run_begin(e->state, &a.run_id, "apply", e->subscription,
                               e->opts.commit ? e->opts.commit : "");
     if (rc < 0)

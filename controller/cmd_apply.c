@@ -181,6 +181,7 @@ int dsvm_cmd_apply(int argc, char **argv)
         code = rc == DSVM_EREFUSED ? DSVM_EXIT_REFUSED : DSVM_EXIT_ERROR;
         goto out;
     }
+    dsvm_engine_settle(e);
     if (!quiet && dsvm_plan_render_text(&text, plan, 0) == 0)
         fputs(text, stdout);
     if (dsvm_plan_first_error(plan)) {

@@ -88,6 +88,15 @@ int dsvm_engine_plan(dsvm_engine *e, dsvm_plan **out);
  */
 int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *out);
 
+/**
+ * Settle the journal entries that an interrupted earlier run left without
+ * an outcome (kill -9, a crash), against the live state just observed: the
+ * resources were read again, so nothing is created twice. Marks those runs
+ * interrupted and says so on the progress stream. Call after observe, with
+ * no lease held. Returns how many entries were settled.
+ */
+size_t dsvm_engine_settle(dsvm_engine *e);
+
 /** The expanded resources (borrowed), after dsvm_engine_load(). */
 const json_t *dsvm_engine_resources(const dsvm_engine *e);
 
