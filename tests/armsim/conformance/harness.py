@@ -29,6 +29,15 @@ def armsim_path():
     return path
 
 
+def _die_with_parent():
+    """In the child: SIGTERM when the test process dies, even if it never calls stop()."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Armsim:
     """One armsim process on a free port; stop() sends SIGTERM and checks the exit."""
 
@@ -41,7 +50,8 @@ class Armsim:
 
     def start(self):
         cmd = [self.binary, "--listen", "127.0.0.1:0"] + self.args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline()
         if not line.startswith("armsim listening on "):
             err = self.proc.stderr.read()
