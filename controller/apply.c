@@ -15,6 +15,7 @@
 
 #include "dsvmops/error.h"
 #include "engine.h"
+#include "fmt.h"
 #include "lro.h"
 #include "rollout.h"
 
@@ -331,7 +332,6 @@ static int fill_write_only(op *o)
         secret_read *sr;
         dsvm_http_request req = {0};
         char *url;
-        size_t n;
 
         if (is_changed(o->res, path))
             bump_force_update_tag(o, path);
@@ -347,8 +347,8 @@ static int fill_write_only(op *o)
             op_fail(o, msg);
             break;
         }
-        n = strlen(uri) + strlen(secret) + 32;
-        url = malloc(n);
+        url = dsvm_fmt("%s%ssecrets/%s?api-version=%s", uri, uri[strlen(uri) - 1] == '/' ? "" : "/",
+                       secret, KEYVAULT_DATA_API);
         sr = calloc(1, sizeof(*sr));
         if (!url || !sr || !(sr->path = strdup(path))) {
             free(url);
@@ -357,8 +357,6 @@ static int fill_write_only(op *o)
             break;
         }
         sr->tmpl = json_string_value(json_object_get(v, "template"));
-        snprintf(url, n, "%s%ssecrets/%s?api-version=%s", uri,
-                 uri[strlen(uri) - 1] == '/' ? "" : "/", secret, KEYVAULT_DATA_API);
         sr->o = o;
         req.method = "GET";
         req.url = url;
@@ -434,18 +432,15 @@ static int submit(op *o, const char *method, const char *body_text, dsvm_bucket_
     dsvm_http_request req = {0};
     const char *headers[2] = {NULL, NULL};
     char *url, *if_match = NULL;
-    size_t n;
     int rc;
 
     if (!rules) {
         dsvm_error_set(DSVM_ERRCLASS_PROVIDER, "no rules for %s", o->item->type);
         return DSVM_EINVALID;
     }
-    n = strlen(e->base) + strlen(o->item->id) + strlen(rules->api_version) + 16;
-    url = malloc(n);
+    url = dsvm_fmt("%s%s?api-version=%s", e->base, o->item->id, rules->api_version);
     if (!url)
         return dsvm_error_oom();
-    snprintf(url, n, "%s%s?api-version=%s", e->base, o->item->id, rules->api_version);
     /* An update of a type with etags is conditional on the version that was
      * observed: if someone changed it since, ARM answers 412 and nothing is
      * overwritten. */

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_engine.h"
 #include "dsvmops/error.h"
+#include "fmt.h"
 #include "git_source.h"
 
 void dsvm_cli_print_diags(const dsvm_diags *diags, const char *cmd)
@@ -59,12 +60,7 @@ static int plain_directory(const char *url)
 
 static char *path_join(const char *a, const char *b)
 {
-    size_t n = strlen(a) + (b ? strlen(b) : 0) + 2;
-    char *p = malloc(n);
-
-    if (p)
-        snprintf(p, n, "%s%s%s", a, b && *b ? "/" : "", b ? b : "");
-    return p;
+    return dsvm_fmt("%s%s%s", a, b && *b ? "/" : "", b ? b : "");
 }
 
 /* Fetch the configured Git source into <config dir>/.dsvmops-cache and

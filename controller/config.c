@@ -15,6 +15,7 @@
 
 #include <yaml.h>
 
+#include "fmt.h"
 #include "config.h"
 #include "dsvmops/error.h"
 #include "http.h"
@@ -61,28 +62,6 @@ static const char *env_get(char *const *envp, const char *name)
     return v && *v ? v : NULL;
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 static void add_error(ctx *c, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -94,20 +73,15 @@ static void add_error(ctx *c, const yaml_node_t *node, const char *fmt, ...)
     problem *p;
     unsigned long ln = node ? (unsigned long)node->start_mark.line + 1 : 1UL;
     unsigned long col = node ? (unsigned long)node->start_mark.column + 1 : 1UL;
-    int n_msg;
 
     va_start(ap, fmt);
-    n_msg = vsnprintf(NULL, 0, fmt, ap);
+    msg = dsvm_vfmt(fmt, ap);
     va_end(ap);
-    msg = n_msg >= 0 ? malloc((size_t)n_msg + 1) : NULL;
     if (!msg) {
         c->oom = 1;
         return;
     }
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)n_msg + 1, fmt, ap);
-    va_end(ap);
-    line = xasprintf("%s:%lu:%lu: error: %s", c->shown_path, ln, col, msg);
+    line = dsvm_fmt("%s:%lu:%lu: error: %s", c->shown_path, ln, col, msg);
     free(msg);
     if (!line) {
         c->oom = 1;
@@ -480,11 +454,11 @@ static char *resolve_path(ctx *c, const char *p)
         return dup_or_oom(c, p);
     if (p[0] == '~' && p[1] == '/') {
         home = env_get(c->envp, "HOME");
-        r = xasprintf("%s%s", home ? home : "", p + 1);
+        r = dsvm_fmt("%s%s", home ? home : "", p + 1);
     } else {
         if (p[0] == '.' && p[1] == '/')
             p += 2;
-        r = xasprintf("%s/%s", c->dir, p);
+        r = dsvm_fmt("%s/%s", c->dir, p);
     }
     if (!r)
         c->oom = 1;
@@ -982,7 +956,7 @@ static int absolute_paths(dsvm_config *cfg, const char *path)
                            strerror(errno));
             return DSVM_EIO;
         }
-        cfg->path = xasprintf("%s/%s", cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
+        cfg->path = dsvm_fmt("%s/%s", cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
         free(cwd);
     }
     if (!cfg->path)

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "fmt.h"
 #include "dsvmops/error.h"
 #include "git_source.h"
 
@@ -97,29 +98,6 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* malloc'd printf; NULL when out of memory. */
-static char *fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt_alloc(const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    char *s;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /*
  * Copy `msg` with the user information of every "scheme://user:pw@" removed
  * and every occurrence of `secret` masked. NULL when out of memory.
@@ -188,20 +166,15 @@ static int fail(const dsvm_source *src, int code, const char *fmt, ...)
 static int fail(const dsvm_source *src, int code, const char *fmt, ...)
 {
     va_list ap;
-    int n;
     char *raw, *clean;
 
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    raw = dsvm_vfmt(fmt, ap);
     va_end(ap);
-    raw = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (!raw) {
         dsvm_error_oom();
         return code;
     }
-    va_start(ap, fmt);
-    vsnprintf(raw, (size_t)n + 1, fmt, ap);
-    va_end(ap);
     clean = scrub(raw, src ? src->password : NULL);
     free(raw);
     if (!clean) {
@@ -493,7 +466,7 @@ static int check_host_key(const char *file, const char *host, int port, const un
     if (port == 22)
         display = strdup(host);
     else
-        display = fmt_alloc("[%s]:%d", host, port);
+        display = dsvm_fmt("[%s]:%d", host, port);
     candidate = display ? malloc(strlen(display) + 1) : NULL;
     if (!candidate) {
         free(display);
@@ -685,7 +658,7 @@ static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
     if (!file) {
         const char *home = getenv("HOME");
 
-        home_file = fmt_alloc("%s/.ssh/known_hosts", home ? home : "");
+        home_file = dsvm_fmt("%s/.ssh/known_hosts", home ? home : "");
         if (!home_file)
             return -1;
         file = home_file;
@@ -800,7 +773,7 @@ static int recreate_cache(op_state *op)
 /* How many packs the cache holds. */
 static int count_packs(const char *repo_dir)
 {
-    char *dir = fmt_alloc("%s/objects/pack", repo_dir);
+    char *dir = dsvm_fmt("%s/objects/pack", repo_dir);
     DIR *d = dir ? opendir(dir) : NULL;
     int n = 0;
 
@@ -971,13 +944,13 @@ static const git_remote_head *match_ref(const git_remote_head **heads, size_t n,
         return find_head(heads, n, "HEAD");
     if (!strncmp(rev, "refs/", 5))
         return find_head(heads, n, rev);
-    name = fmt_alloc("refs/tags/%s", rev);
+    name = dsvm_fmt("refs/tags/%s", rev);
     if (name)
         h = find_head(heads, n, name);
     free(name);
     if (h)
         return h;
-    name = fmt_alloc("refs/heads/%s", rev);
+    name = dsvm_fmt("refs/heads/%s", rev);
     if (name)
         h = find_head(heads, n, name);
     free(name);
@@ -1001,11 +974,11 @@ static int download(op_state *op, git_remote *remote, const char *only)
 
     if (only) {
         if (!strncmp(only, "refs/heads/", 11))
-            one = fmt_alloc("+%s:refs/remotes/origin/%s", only, only + 11);
+            one = dsvm_fmt("+%s:refs/remotes/origin/%s", only, only + 11);
         else if (!strncmp(only, "refs/tags/", 10))
-            one = fmt_alloc("+%s:%s", only, only);
+            one = dsvm_fmt("+%s:%s", only, only);
         else
-            one = fmt_alloc("+%s:" WANTED_REF, only);
+            one = dsvm_fmt("+%s:" WANTED_REF, only);
         if (!one)
             return dsvm_error_oom();
         specs[0] = one;
@@ -1199,7 +1172,7 @@ static int write_tree(op_state *op, const git_tree *tree, int dfd, const char *r
         const git_tree_entry *e = git_tree_entry_byindex(tree, i);
         const char *name = git_tree_entry_name(e);
         git_filemode_t mode = git_tree_entry_filemode(e);
-        char *path = fmt_alloc("%s%s%s", rel, *rel ? "/" : "", name);
+        char *path = dsvm_fmt("%s%s%s", rel, *rel ? "/" : "", name);
         git_blob *blob = NULL;
         int fd = -1;
 
@@ -1319,7 +1292,7 @@ static int materialise(op_state *op, const git_oid *commit, const char *final, i
     rc = subtree(op, commit, &tree);
     if (rc)
         return rc;
-    tmp = fmt_alloc("%s.tmp-%ld", final, (long)getpid());
+    tmp = dsvm_fmt("%s.tmp-%ld", final, (long)getpid());
     if (!tmp) {
         rc = dsvm_error_oom();
         goto out;
@@ -1356,7 +1329,7 @@ static char *checkout_name(const dsvm_source *src, const git_oid *commit)
     char hex[GIT_OID_HEXSZ + 1];
 
     git_oid_tostr(hex, sizeof(hex), commit);
-    return fmt_alloc("%s%s", hex, src->path_tag);
+    return dsvm_fmt("%s%s", hex, src->path_tag);
 }
 
 /*
@@ -1380,7 +1353,7 @@ static int obtain(op_state *op, const char *rev, const char *area, const char *d
             char *name = checkout_name(src, &commit);
 
             free(dir);
-            dir = name ? fmt_alloc("%s/%s/%s", src->cache_dir, area, name) : NULL;
+            dir = name ? dsvm_fmt("%s/%s/%s", src->cache_dir, area, name) : NULL;
             free(name);
             if (!dir)
                 rc = dsvm_error_oom();
@@ -1410,7 +1383,7 @@ static int obtain(op_state *op, const char *rev, const char *area, const char *d
 
 static int lock_cache(const dsvm_source *src, int *out)
 {
-    char *path = fmt_alloc("%s/lock", src->cache_dir);
+    char *path = dsvm_fmt("%s/lock", src->cache_dir);
     int fd;
 
     if (!path)
@@ -1439,7 +1412,7 @@ static const char *base_name(const char *path)
 /* Remove checkouts other than `keep` and `keep2` (base names, may be NULL). */
 static void prune_checkouts(const dsvm_source *src, const char *keep, const char *keep2)
 {
-    char *dir = fmt_alloc("%s/checkouts", src->cache_dir);
+    char *dir = dsvm_fmt("%s/checkouts", src->cache_dir);
     DIR *d = dir ? opendir(dir) : NULL;
 
     if (d) {
@@ -1461,9 +1434,9 @@ static void prune_checkouts(const dsvm_source *src, const char *keep, const char
 /* Record the last good fetch in cache_dir/last-good, atomically. */
 static int save_last_good(const dsvm_source *src, const dsvm_source_result *res)
 {
-    char *path = fmt_alloc("%s/last-good", src->cache_dir);
-    char *tmp = fmt_alloc("%s/last-good.tmp", src->cache_dir);
-    char *text = fmt_alloc("%s %s\n", res->commit, base_name(res->dir));
+    char *path = dsvm_fmt("%s/last-good", src->cache_dir);
+    char *tmp = dsvm_fmt("%s/last-good.tmp", src->cache_dir);
+    char *text = dsvm_fmt("%s %s\n", res->commit, base_name(res->dir));
     FILE *fp = NULL;
     int rc = 0;
 
@@ -1488,7 +1461,7 @@ out:
 /* Pick up cache_dir/last-good from an earlier process when its checkout still exists. */
 static void load_last_good(dsvm_source *src)
 {
-    char *path = fmt_alloc("%s/last-good", src->cache_dir);
+    char *path = dsvm_fmt("%s/last-good", src->cache_dir);
     FILE *fp = path ? fopen(path, "r") : NULL;
     char *line = NULL, *dir = NULL;
     size_t cap = 0;
@@ -1504,7 +1477,7 @@ static void load_last_good(dsvm_source *src)
     if (strlen(line) != GIT_OID_HEXSZ || hex_length(line) != GIT_OID_HEXSZ ||
         strchr(line + GIT_OID_HEXSZ + 1, '/') || line[GIT_OID_HEXSZ + 1] == '.')
         goto out;
-    dir = fmt_alloc("%s/checkouts/%s", src->cache_dir, line + GIT_OID_HEXSZ + 1);
+    dir = dsvm_fmt("%s/checkouts/%s", src->cache_dir, line + GIT_OID_HEXSZ + 1);
     if (!dir || !is_dir(dir))
         goto out;
     memcpy(src->last_good.commit, line, GIT_OID_HEXSZ + 1);
@@ -1614,7 +1587,7 @@ int dsvm_source_new(dsvm_source **out, const dsvm_source_opts *opts)
         goto fail;
     }
     src->url_safe = scrub(src->url, src->password);
-    src->repo_dir = fmt_alloc("%s/repo.git", src->cache_dir);
+    src->repo_dir = dsvm_fmt("%s/repo.git", src->cache_dir);
     if (!src->url_safe || !src->repo_dir) {
         rc = dsvm_error_oom();
         goto fail;
@@ -1629,7 +1602,7 @@ int dsvm_source_new(dsvm_source **out, const dsvm_source_opts *opts)
             rc = fail(src, DSVM_ERROR, "cannot hash source.path: %s", git_msg());
             goto fail;
         }
-        src->path_tag = fmt_alloc("-%.8s", git_oid_tostr_s(&h));
+        src->path_tag = dsvm_fmt("-%.8s", git_oid_tostr_s(&h));
     } else {
         src->path_tag = strdup("");
     }
@@ -1665,7 +1638,7 @@ int dsvm_source_fetch(dsvm_source_result *out, dsvm_source *src)
     rc = lock_cache(src, &lockfd);
     if (rc)
         return rc;
-    area = fmt_alloc("%s/checkouts", src->cache_dir);
+    area = dsvm_fmt("%s/checkouts", src->cache_dir);
     if (!area || mkdir_p(area, 0700) != 0) {
         rc = area ? fail(src, DSVM_EIO, "cannot create %s: %s", area, strerror(errno))
                   : dsvm_error_oom();
@@ -1736,7 +1709,7 @@ int dsvm_source_resolve(dsvm_source_result *out, dsvm_source *src, const char *r
     if (rc)
         return rc;
     if (!dest_dir) {
-        area = fmt_alloc("%s/revisions", src->cache_dir);
+        area = dsvm_fmt("%s/revisions", src->cache_dir);
         if (!area || mkdir_p(area, 0700) != 0) {
             rc = area ? fail(src, DSVM_EIO, "cannot create %s: %s", area, strerror(errno))
                       : dsvm_error_oom();

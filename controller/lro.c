@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "fmt.h"
 #include "dsvmops/error.h"
 #include "lro.h"
 
@@ -82,28 +83,6 @@ static void set_str(char **dst, const char *src)
     *dst = d;
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /* Report and free. `body` may be NULL. */
 static void finish(lro *l, int error, const char *status, long http_status, const char *body,
                    size_t body_len, const char *code, const char *message, const char *summary)
@@ -131,8 +110,8 @@ static void finish_http_error(lro *l, const dsvm_http_response *resp, const char
 {
     char *summary;
 
-    summary = xasprintf("%s %s: %s: %s", l->method, l->safe_url, stage,
-                        resp->message ? resp->message : "request failed");
+    summary = dsvm_fmt("%s %s: %s: %s", l->method, l->safe_url, stage,
+                       resp->message ? resp->message : "request failed");
     finish(l, dsvm_http_response_error(resp), NULL, resp->status, resp->body, resp->body_len,
            resp->arm_code, resp->arm_message, summary ? summary : stage);
     free(summary);
@@ -157,8 +136,8 @@ static void submit_get(lro *l, const char *url, int64_t delay_ms, dsvm_http_done
     req.delay_ms = delay_ms;
     rc = dsvm_http_submit(l->h, &req, cb, l);
     if (rc < 0) {
-        char *summary = xasprintf("%s %s: cannot poll the operation: %s", l->method, l->safe_url,
-                                  dsvm_error_last()->message);
+        char *summary = dsvm_fmt("%s %s: cannot poll the operation: %s", l->method, l->safe_url,
+                                 dsvm_error_last()->message);
 
         finish(l, rc, NULL, 0, NULL, 0, NULL, NULL, summary ? summary : "cannot poll");
         free(summary);
@@ -176,7 +155,7 @@ static void schedule_poll(lro *l, const dsvm_http_response *resp)
     if (delay < l->opts.poll_min_ms)
         delay = l->opts.poll_min_ms;
     if (now >= l->deadline_ms) {
-        char *summary = xasprintf(
+        char *summary = dsvm_fmt(
             "%s %s: the operation did not finish within %lld s (last status %s after %d polls); "
             "raise the LRO timeout or check the resource in Azure",
             l->method, l->safe_url, (long long)(l->opts.timeout_ms / 1000),
@@ -229,9 +208,9 @@ static void failed(lro *l, const dsvm_http_response *resp, json_t *j, const char
         err = json_object_get(json_object_get(j, "properties"), "error");
     code = json_string_value(json_object_get(err, "code"));
     message = json_string_value(json_object_get(err, "message"));
-    summary = xasprintf("%s %s: the operation ended %s%s%s%s%s (after %d polls)", l->method,
-                        l->safe_url, state, code ? ": " : "", code ? code : "", message ? ": " : "",
-                        message ? message : "", l->polls);
+    summary = dsvm_fmt("%s %s: the operation ended %s%s%s%s%s (after %d polls)", l->method,
+                       l->safe_url, state, code ? ": " : "", code ? code : "", message ? ": " : "",
+                       message ? message : "", l->polls);
     finish(l, DSVM_ERROR, is_state(state, "Canceled") ? "Canceled" : "Failed", resp->status,
            resp->body, resp->body_len, code, message, summary ? summary : state);
     free(summary);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dsvmops/error.h"
+#include "fmt.h"
 
 static _Thread_local char *tls_message;
 static _Thread_local dsvm_error tls_error = {DSVM_ERRCLASS_NONE, ""};
@@ -19,16 +20,7 @@ const dsvm_error *dsvm_error_last(void)
 
 void dsvm_error_vset(dsvm_error_class klass, const char *fmt, va_list ap)
 {
-    va_list copy;
-    int n;
-    char *msg;
-
-    va_copy(copy, ap);
-    n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (msg)
-        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    char *msg = dsvm_vfmt(fmt, ap);
 
     free(tls_message);
     tls_message = msg;
