@@ -2,6 +2,7 @@
  * Shared set-up of the commands that reconcile: configuration, manifests,
  * engine. See cli_engine.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,49 @@ void dsvm_cli_print_diags(const dsvm_diags *diags, const char *cmd)
     }
     if (total > n)
         fprintf(stderr, "dsvmops %s: %zu more errors not shown\n", cmd, total - n);
+}
+
+int dsvm_cli_target_option(int c, const char *arg, dsvm_cli_target *target,
+                           dsvm_reconcile_opts *opts)
+{
+    switch (c) {
+    case 'c':
+        target->config_path = arg;
+        return 1;
+    case 's':
+        target->source_dir = arg;
+        return 1;
+    case 'P':
+        target->provider_dir = arg;
+        return 1;
+    case 'i':
+        opts->instance = arg;
+        return 1;
+    case 'r':
+        opts->rate_limits = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int dsvm_cli_write_output(const char *cmd, const char *path, const char *text)
+{
+    FILE *f = path ? fopen(path, "w") : stdout;
+
+    if (!f) {
+        dsvm_cli_error(cmd, "cannot write %s: %s; check the directory exists and is writable", path,
+                       strerror(errno));
+        return -1;
+    }
+    fputs(text, f);
+    if (*text && text[strlen(text) - 1] != '\n')
+        fputc('\n', f);
+    if (path ? fclose(f) != 0 : fflush(f) != 0) {
+        dsvm_cli_error(cmd, "cannot write %s: %s", path ? path : "the output", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int dsvm_cli_fail(const char *cmd)

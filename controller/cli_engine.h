@@ -16,6 +16,42 @@ typedef struct {
     const char *provider_dir; /**< --provider-dir DIR, or NULL */
 } dsvm_cli_target;
 
+/**
+ * The long options every command that talks to Azure takes, to splice into
+ * a `struct option` array; dsvm_cli_target_option() handles them.
+ */
+/* clang-format off */
+#define DSVM_CLI_TARGET_LONGOPTS                                                   \
+    {"config", required_argument, NULL, 'c'},                                      \
+    {"source", required_argument, NULL, 's'},                                      \
+    {"provider-dir", required_argument, NULL, 'P'},                                \
+    {"instance", required_argument, NULL, 'i'},                                    \
+    {"rate-limits", required_argument, NULL, 'r'}
+/* clang-format on */
+
+/** Their usage lines, for --help. */
+#define DSVM_CLI_TARGET_USAGE                                                                      \
+    "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"                          \
+    "      --source DIR        read manifests from DIR instead of the configured source\n"         \
+    "      --provider-dir DIR  where provider plugins live\n"                                      \
+    "      --instance NAME     ownership tag value (default: default)\n"                           \
+    "      --rate-limits SPEC  client token buckets: off, or reads=B/R,writes=B/R,\n"              \
+    "                          deletes=B/R (default ARM's: 250/25, 200/10, 200/10)\n"
+
+/**
+ * Take option `c` (with `arg`) when it is one of DSVM_CLI_TARGET_LONGOPTS.
+ * Returns 1 when it was, 0 when it is the caller's.
+ */
+int dsvm_cli_target_option(int c, const char *arg, dsvm_cli_target *target,
+                           dsvm_reconcile_opts *opts);
+
+/**
+ * Write `text` to `path`, or to stdout when `path` is NULL, ending it with
+ * a newline if it has none. On failure
+ * prints why, prefixed with `cmd`, and returns -1.
+ */
+int dsvm_cli_write_output(const char *cmd, const char *path, const char *text);
+
 /** Print each diagnostic on stderr as path:line:col: error: message. */
 void dsvm_cli_print_diags(const dsvm_diags *diags, const char *cmd);
 

@@ -32,9 +32,7 @@ static void usage(FILE *f)
           "resources in parallel, deletes in reverse order. Every write is journalled\n"
           "in the state store before it is sent. A failure stops only what depends on it.\n"
           "\n"
-          "Options:\n"
-          "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
-          "      --source DIR        read manifests from DIR instead of the configured source\n"
+          "Options:\n" DSVM_CLI_TARGET_USAGE
           "      --plan FILE         apply a plan saved by 'plan -o FILE --format json', only\n"
           "                          if the commit and the live state are still the same\n"
           "      --prune             delete owned resources that are no longer in Git\n"
@@ -43,10 +41,6 @@ static void usage(FILE *f)
           "      --parallelism N     writes in flight at once (default: reconcile.parallelism)\n"
           "      --target KIND/NAME  only that object and what it needs\n"
           "      --resend-secrets    re-send write-only fields that have no fingerprint\n"
-          "      --provider-dir DIR  where provider plugins live\n"
-          "      --instance NAME     ownership tag value (default: default)\n"
-          "      --rate-limits SPEC  client token buckets: off, or reads=B/R,writes=B/R,\n"
-          "                          deletes=B/R (default ARM's: 250/25, 200/10, 200/10)\n"
           "  -q, --quiet             no per-resource progress\n"
           "  -h, --help              show this help\n"
           "\n"
@@ -59,8 +53,7 @@ static void usage(FILE *f)
 int dsvm_cmd_apply(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"source", required_argument, NULL, 's'},
+        DSVM_CLI_TARGET_LONGOPTS,
         {"plan", required_argument, NULL, 'F'},
         {"prune", no_argument, NULL, 'p'},
         {"allow-deletes", required_argument, NULL, 'D'},
@@ -68,9 +61,6 @@ int dsvm_cmd_apply(int argc, char **argv)
         {"parallelism", required_argument, NULL, 'j'},
         {"target", required_argument, NULL, 't'},
         {"resend-secrets", no_argument, NULL, 'S'},
-        {"provider-dir", required_argument, NULL, 'P'},
-        {"instance", required_argument, NULL, 'i'},
-        {"rate-limits", required_argument, NULL, 'r'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -90,12 +80,6 @@ int dsvm_cmd_apply(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            target.config_path = optarg;
-            break;
-        case 's':
-            target.source_dir = optarg;
-            break;
         case 'p':
             opts.prune = 1;
             break;
@@ -122,15 +106,6 @@ int dsvm_cmd_apply(int argc, char **argv)
         case 'S':
             opts.resend_secrets = 1;
             break;
-        case 'P':
-            target.provider_dir = optarg;
-            break;
-        case 'i':
-            opts.instance = optarg;
-            break;
-        case 'r':
-            opts.rate_limits = optarg;
-            break;
         case 'q':
             quiet = 1;
             break;
@@ -141,6 +116,8 @@ int dsvm_cmd_apply(int argc, char **argv)
             usage(stdout);
             return DSVM_EXIT_OK;
         default:
+            if (dsvm_cli_target_option(c, optarg, &target, &opts))
+                break;
             usage(stderr);
             return DSVM_EXIT_ERROR;
         }

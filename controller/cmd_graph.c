@@ -24,13 +24,9 @@ static void usage(FILE *f)
           "order and delete in the reverse order. Nothing is sent to Azure.\n"
           "Render it with e.g. 'dsvmops graph -c dsvmops.yaml | dot -Tsvg > graph.svg'.\n"
           "\n"
-          "Options:\n"
-          "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
-          "      --source DIR        read manifests from DIR instead of the configured source\n"
+          "Options:\n" DSVM_CLI_TARGET_USAGE
           "      --format FORMAT     dot (the default and only format)\n"
           "  -o, --output FILE       write the graph to FILE instead of stdout\n"
-          "      --provider-dir DIR  where provider plugins live\n"
-          "      --instance NAME     ownership tag value (default: default)\n"
           "  -h, --help              show this help\n"
           "\n"
           "Exit status: 0 success, 1 error (bad options, configuration or manifests,\n"
@@ -41,12 +37,9 @@ static void usage(FILE *f)
 int dsvm_cmd_graph(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"source", required_argument, NULL, 's'},
+        DSVM_CLI_TARGET_LONGOPTS,
         {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
-        {"provider-dir", required_argument, NULL, 'P'},
-        {"instance", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -58,34 +51,23 @@ int dsvm_cmd_graph(int argc, char **argv)
     dsvm_graph *g = NULL;
     char *text = NULL;
     int c, code;
-    FILE *f;
 
     opts.max_deletes = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            target.config_path = optarg;
-            break;
-        case 's':
-            target.source_dir = optarg;
-            break;
         case 'f':
             format = optarg;
             break;
         case 'o':
             output = optarg;
             break;
-        case 'P':
-            target.provider_dir = optarg;
-            break;
-        case 'i':
-            opts.instance = optarg;
-            break;
         case 'h':
             usage(stdout);
             return DSVM_EXIT_OK;
         default:
+            if (dsvm_cli_target_option(c, optarg, &target, &opts))
+                break;
             usage(stderr);
             return DSVM_EXIT_ERROR;
         }
@@ -106,17 +88,8 @@ int dsvm_cmd_graph(int argc, char **argv)
         dsvm_cli_fail("graph");
         goto out;
     }
-    f = output ? fopen(output, "w") : stdout;
-    if (!f) {
-        dsvm_cli_error("graph", "cannot write %s; check the directory exists and is writable",
-                       output);
+    if (dsvm_cli_write_output("graph", output, text) < 0)
         goto out;
-    }
-    fputs(text, f);
-    if (output && fclose(f) != 0) {
-        dsvm_cli_error("graph", "cannot write %s", output);
-        goto out;
-    }
     code = DSVM_EXIT_OK;
 out:
     free(text);

@@ -29,9 +29,7 @@ static void usage(FILE *f)
           "the manifest objects the change adds, removes or modifies, field by field,\n"
           "then the plan of head against live Azure.\n"
           "\n"
-          "Options:\n"
-          "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"
-          "      --source DIR        read manifests from DIR instead of the configured source\n"
+          "Options:\n" DSVM_CLI_TARGET_USAGE
           "      --base REV          pull-request review: the revision the change starts from\n"
           "      --head REV          pull-request review: the revision under review\n"
           "      --format FORMAT     text (default), json or markdown\n"
@@ -40,10 +38,6 @@ static void usage(FILE *f)
           "      --detailed-exitcode exit 2 when there are changes\n"
           "      --target KIND/NAME  only that object and what it needs\n"
           "      --prune             plan deletes of owned resources no longer in Git\n"
-          "      --provider-dir DIR  where provider plugins live\n"
-          "      --instance NAME     ownership tag value (default: default)\n"
-          "      --rate-limits SPEC  client token buckets: off, or reads=B/R,writes=B/R,\n"
-          "                          deletes=B/R (default ARM's: 250/25, 200/10, 200/10)\n"
           "  -h, --help              show this help\n"
           "\n"
           "Exit status: 0 success (no changes with --detailed-exitcode), 1 error,\n"
@@ -54,8 +48,7 @@ static void usage(FILE *f)
 int dsvm_cmd_plan(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"source", required_argument, NULL, 's'},
+        DSVM_CLI_TARGET_LONGOPTS,
         {"base", required_argument, NULL, 'B'},
         {"head", required_argument, NULL, 'H'},
         {"format", required_argument, NULL, 'f'},
@@ -63,9 +56,6 @@ int dsvm_cmd_plan(int argc, char **argv)
         {"detailed-exitcode", no_argument, NULL, 'd'},
         {"target", required_argument, NULL, 't'},
         {"prune", no_argument, NULL, 'p'},
-        {"provider-dir", required_argument, NULL, 'P'},
-        {"instance", required_argument, NULL, 'i'},
-        {"rate-limits", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -78,18 +68,11 @@ int dsvm_cmd_plan(int argc, char **argv)
     dsvm_engine *e = NULL;
     dsvm_plan *plan = NULL;
     char *text = NULL;
-    FILE *f;
 
     opts.max_deletes = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            target.config_path = optarg;
-            break;
-        case 's':
-            target.source_dir = optarg;
-            break;
         case 'B':
             pr.base = optarg;
             break;
@@ -111,19 +94,12 @@ int dsvm_cmd_plan(int argc, char **argv)
         case 'p':
             opts.prune = 1;
             break;
-        case 'P':
-            target.provider_dir = optarg;
-            break;
-        case 'i':
-            opts.instance = optarg;
-            break;
-        case 'r':
-            opts.rate_limits = optarg;
-            break;
         case 'h':
             usage(stdout);
             return DSVM_EXIT_OK;
         default:
+            if (dsvm_cli_target_option(c, optarg, &target, &opts))
+                break;
             usage(stderr);
             return DSVM_EXIT_ERROR;
         }
@@ -176,18 +152,8 @@ int dsvm_cmd_plan(int argc, char **argv)
         dsvm_cli_fail("plan");
         goto out;
     }
-    f = output ? fopen(output, "w") : stdout;
-    if (!f) {
-        dsvm_cli_error("plan", "cannot write %s", output);
+    if (dsvm_cli_write_output("plan", output, text) < 0)
         goto out;
-    }
-    fputs(text, f);
-    if (strcmp(format, "json") == 0)
-        fputc('\n', f);
-    if (output && fclose(f) != 0) {
-        dsvm_cli_error("plan", "cannot write %s", output);
-        goto out;
-    }
     code = detailed && dsvm_plan_changes(plan) > 0 ? DSVM_EXIT_CHANGES : DSVM_EXIT_OK;
 out:
     free(text);
