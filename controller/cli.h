@@ -39,6 +39,7 @@ int dsvm_cmd_plan(int argc, char **argv);
 int dsvm_cmd_apply(int argc, char **argv);
 int dsvm_cmd_history(int argc, char **argv);
 int dsvm_cmd_graph(int argc, char **argv);
+int dsvm_cmd_status(int argc, char **argv);
 int dsvm_cmd_schema(int argc, char **argv);
 int dsvm_cmd_version(int argc, char **argv);
 

@@ -17,6 +17,7 @@ const dsvm_command dsvm_commands[] = {
     {"apply", dsvm_cmd_apply, "apply the manifests to Azure in dependency order"},
     {"history", dsvm_cmd_history, "list recorded runs, or the journal of one run"},
     {"graph", dsvm_cmd_graph, "print the resource dependency graph (Graphviz DOT)"},
+    {"status", dsvm_cmd_status, "show the target, where each setting came from, and state"},
     {"schema", dsvm_cmd_schema, "print the JSON Schema of the manifests"},
     {"version", dsvm_cmd_version, "print the version of dsvmops and its libraries"},
     {NULL, NULL, NULL},
