@@ -726,10 +726,92 @@ static int select_target(dsvm_engine *e, json_t **out)
     return 0;
 }
 
+/* Give `body` the value `live` has at the dotted `path` (a copy), or drop
+ * it from `body` when `live` has none. */
+static int take_live_value(json_t *body, const json_t *live, const char *path)
+{
+    char *p = strdup(path), *seg, *next, *save = NULL;
+    json_t *dst = body, *child;
+    const json_t *src = live;
+    int rc = 0;
+
+    if (!p)
+        return dsvm_error_oom();
+    for (seg = strtok_r(p, ".", &save); seg && rc == 0; seg = next) {
+        next = strtok_r(NULL, ".", &save);
+        src = json_is_object(src) ? json_object_get(src, seg) : NULL;
+        if (!next) {
+            if (src)
+                rc = json_object_set_new(dst, seg, json_deep_copy(src));
+            else
+                json_object_del(dst, seg);
+            break;
+        }
+        child = json_object_get(dst, seg);
+        if (!json_is_object(child)) {
+            if (!src)
+                break;
+            child = json_object();
+            rc = json_object_set_new(dst, seg, child);
+        }
+        dst = child;
+    }
+    free(p);
+    return rc < 0 ? dsvm_error_oom() : 0;
+}
+
+/*
+ * The resources as the diff sees them. A resource's "ignoreFields" (ARM
+ * body paths that something else owns, e.g. sku.capacity under an
+ * autoscaler) take their live values when the resource exists, so they
+ * never show as changes and an update sends back what is there; a create
+ * sends the body as expanded. `*out` is a new array (the caller's) that
+ * shares every resource without ignoreFields or live twin with `in`.
+ */
+static int honour_ignore_fields(dsvm_engine *e, const json_t *in, json_t **out)
+{
+    json_t *view = json_array(), *res;
+    size_t i;
+    int rc = 0;
+
+    if (!view)
+        return dsvm_error_oom();
+    json_array_foreach(in, i, res)
+    {
+        const json_t *paths = json_object_get(res, "ignoreFields");
+        const json_t *live =
+            json_array_size(paths)
+                ? dsvm_engine_live_get(e, json_string_value(json_object_get(res, "id")))
+                : NULL;
+        json_t *copy = live ? json_deep_copy(res) : json_incref(res), *p;
+        size_t k;
+
+        if (!copy || json_array_append_new(view, copy) < 0) {
+            rc = dsvm_error_oom();
+            break;
+        }
+        if (!live)
+            continue;
+        json_array_foreach(paths, k, p)
+        {
+            if (rc == 0 && json_is_string(p))
+                rc = take_live_value(json_object_get(copy, "body"), live, json_string_value(p));
+        }
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0) {
+        json_decref(view);
+        return rc;
+    }
+    *out = view;
+    return 0;
+}
+
 int dsvm_engine_plan(dsvm_engine *e, dsvm_plan **out)
 {
     dsvm_plan_opts popts = {e->opts.instance, e->opts.adopt, e->opts.prune && !e->opts.target};
-    json_t *res, *subset = NULL;
+    json_t *res, *subset = NULL, *view = NULL;
     size_t i;
     int rc;
 
@@ -745,9 +827,12 @@ int dsvm_engine_plan(dsvm_engine *e, dsvm_plan **out)
         if (rc < 0)
             return rc;
     }
-    rc = dsvm_plan_build(out, subset ? subset : e->resources, e->live,
-                         e->opts.target ? NULL : e->owned, rules_of, e, &popts);
+    rc = honour_ignore_fields(e, subset ? subset : e->resources, &view);
     json_decref(subset);
+    if (rc < 0)
+        return rc;
+    rc = dsvm_plan_build(out, view, e->live, e->opts.target ? NULL : e->owned, rules_of, e, &popts);
+    json_decref(view);
     if (rc < 0)
         return rc;
     rc = dsvm_preflight_run(e, *out);

@@ -19,8 +19,9 @@
 #include "dsvmops/error.h"
 #include "expand.h"
 
-#define VMSS_TYPE "Microsoft.Compute/virtualMachineScaleSets"
-#define EXT_PATH  "properties.virtualMachineProfile.extensionProfile.extensions"
+#define VMSS_TYPE      "Microsoft.Compute/virtualMachineScaleSets"
+#define AUTOSCALE_TYPE "Microsoft.Insights/autoscalesettings"
+#define EXT_PATH       "properties.virtualMachineProfile.extensionProfile.extensions"
 
 /* The extension catalogue (arm-wire.md C.1), as data. */
 typedef struct {
@@ -738,6 +739,55 @@ static json_t *dcr_id(az_ex *ex, const json_t *obj, const char *monitoring)
     return id;
 }
 
+/* One autoscale rule on the scale set's average CPU: `op` `threshold` for
+ * ten minutes changes the count by one in `direction`. NULL on OOM. */
+static json_t *cpu_rule(const char *vmss, const char *op, int threshold, const char *direction)
+{
+    return json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i},s:{s:s,s:s,s:s,s:s}}",
+                     "metricTrigger", "metricName", "Percentage CPU", "metricNamespace",
+                     "microsoft.compute/virtualmachinescalesets", "metricResourceUri", vmss,
+                     "timeGrain", "PT1M", "statistic", "Average", "timeWindow", "PT10M",
+                     "timeAggregation", "Average", "operator", op, "threshold", threshold,
+                     "scaleAction", "direction", direction, "type", "ChangeCount", "value", "1",
+                     "cooldown", "PT5M");
+}
+
+/*
+ * An interactive pool's autoscale: a Microsoft.Insights/autoscalesettings
+ * resource "{pool}-autoscale" on the scale set, between min and max (ARM
+ * takes the capacities as strings), scaling out above 75% CPU and in below
+ * 25%. The autoscaler owns sku.capacity from then on, so the scale set's
+ * resource lists it in "ignoreFields". Failures are sticky in ex->err.
+ */
+static int scale_set_autoscale(az_ex *ex, const json_t *obj, json_t *vmss)
+{
+    const json_t *as = json_object_get(json_object_get(obj, "spec"), "autoscale");
+    const char *id = json_string_value(json_object_get(vmss, "id"));
+    json_t *name, *min, *max, *body = NULL, *res = NULL;
+
+    name = json_sprintf("%s-autoscale", az_str(obj, "name", ""));
+    min = json_sprintf("%" JSON_INTEGER_FORMAT, az_int(as, "min", 0));
+    max = json_sprintf("%" JSON_INTEGER_FORMAT, az_int(as, "max", 0));
+    if (name && min && max && id)
+        body = json_pack("{s:{s:b,s:s,s:[{s:s,s:{s:O,s:O,s:O},s:[o,o]}]}}", "properties", "enabled",
+                         1, "targetResourceUri", id, "profiles", "name", "default", "capacity",
+                         "minimum", min, "maximum", max, "default", min, "rules",
+                         cpu_rule(id, "GreaterThan", 75, "Increase"),
+                         cpu_rule(id, "LessThan", 25, "Decrease"));
+    if (body)
+        res = az_emit_tracked(ex, obj, AUTOSCALE_TYPE, json_string_value(name), body);
+    else
+        az_fail(ex, "out of memory");
+    json_decref(name);
+    json_decref(min);
+    json_decref(max);
+    if (!res)
+        return DSVM_EINVALID;
+    if (az_dep(res, id) < 0)
+        return az_fail(ex, "out of memory");
+    return az_set(ex, vmss, "ignoreFields", json_pack("[s]", "sku.capacity"));
+}
+
 /*
  * upgradePolicy Rolling needs a rolling policy and a health signal: the
  * application health extension on the admin port (ssh or rdp).
@@ -905,6 +955,8 @@ static int expand_scale_set(az_ex *ex, const json_t *obj, const pool_image *img)
         dcr_association(ex, obj, res, monitoring);
     if (strcmp(az_str(spec, "upgradePolicy", "Manual"), "Rolling") == 0 && !ex->err)
         rolling_upgrade(ex, json_object_get(body, "properties"), exts, windows);
+    if (autoscale && !ex->err)
+        scale_set_autoscale(ex, obj, res);
     if (json_object_get(spec, "endpoint") && !ex->err)
         endpoint(ex, obj, res, nic, ipc);
     if (!az_str(spec, "subnet", NULL) && !ex->err)

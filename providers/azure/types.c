@@ -388,6 +388,19 @@ static const dsvm_field_norm pa_norms[] = {{"id", DSVM_NORM_ARM_ID},
                                            {"properties.notScopes.*", DSVM_NORM_ARM_ID},
                                            {NULL, 0}};
 
+/* Microsoft.Insights/autoscalesettings: interactive pools with autoscale.
+ * properties.name echoes the resource name. */
+static const char *const as_ro[] = {ENVELOPE_RO, "properties.name", NULL};
+static const dsvm_field_default as_defaults[] = {
+    {"properties.enabled", "true"}, {"properties.notifications", "[]"}, {NULL, NULL}};
+static const dsvm_field_norm as_norms[] = {
+    {"id", DSVM_NORM_ARM_ID},
+    {"location", DSVM_NORM_LOCATION},
+    {"properties.targetResourceUri", DSVM_NORM_ARM_ID},
+    {"properties.profiles.*.rules.*.metricTrigger.metricResourceUri", DSVM_NORM_ARM_ID},
+    {"properties.profiles.*.rules.*.metricTrigger.metricNamespace", DSVM_NORM_CASE},
+    {NULL, 0}};
+
 #define RULES(t, api, list, fl, ro, wo, imm, kaa, defs, norms)                                     \
     {                                                                                              \
         .version = DSVM_TYPE_RULES_VERSION, .type = (t), .api_version = (api),                     \
@@ -449,6 +462,9 @@ static const dsvm_type_rules types[] = {
     RULES("Microsoft.Authorization/policyAssignments", "2025-03-01",
           SUB "Microsoft.Authorization/policyAssignments", 0, pa_ro, none, location_only, none,
           pa_defaults, pa_norms),
+    RULES("Microsoft.Insights/autoscalesettings", "2022-10-01",
+          SUB "Microsoft.Insights/autoscalesettings", T, as_ro, none, location_only, none,
+          as_defaults, as_norms),
 };
 
 const dsvm_type_rules *az_types(uint32_t *n)

@@ -207,7 +207,9 @@ static void expand_prod_emits_every_kind(void **state)
     /* 3 vault readers (rbac) + 5 RoleAssignment objects */
     assert_int_equal(count_type(res, "Microsoft.Authorization/roleAssignments"), 8);
     assert_int_equal(count_type(res, "Microsoft.Authorization/policyAssignments"), 2);
-    assert_int_equal(json_array_size(res), 35);
+    must(res, PROV "Microsoft.Insights/autoscalesettings/vision-gpu-autoscale");
+    assert_int_equal(count_type(res, "Microsoft.Insights/autoscalesettings"), 1);
+    assert_int_equal(json_array_size(res), 36);
     json_decref(res);
     dsvm_plugin_free(p);
 }
@@ -336,6 +338,70 @@ static void linux_boot_script_mounts_nfs_without_secrets(void **state)
     dsvm_plugin_free(p);
 }
 
+/* Both CPU rules: one metric trigger on the scale set, one step of one. */
+static void assert_cpu_rule(const json_t *rule, const char *vmss, const char *op, int threshold,
+                            const char *direction)
+{
+    assert_string_equal(str_at(rule, "metricTrigger.metricName"), "Percentage CPU");
+    assert_string_equal(str_at(rule, "metricTrigger.metricResourceUri"), vmss);
+    assert_string_equal(str_at(rule, "metricTrigger.timeGrain"), "PT1M");
+    assert_string_equal(str_at(rule, "metricTrigger.statistic"), "Average");
+    assert_string_equal(str_at(rule, "metricTrigger.timeWindow"), "PT10M");
+    assert_string_equal(str_at(rule, "metricTrigger.timeAggregation"), "Average");
+    assert_string_equal(str_at(rule, "metricTrigger.operator"), op);
+    assert_int_equal(json_integer_value(at(rule, "metricTrigger.threshold")), threshold);
+    assert_string_equal(str_at(rule, "scaleAction.direction"), direction);
+    assert_string_equal(str_at(rule, "scaleAction.type"), "ChangeCount");
+    assert_string_equal(str_at(rule, "scaleAction.value"), "1");
+    assert_string_equal(str_at(rule, "scaleAction.cooldown"), "PT5M");
+}
+
+static void autoscale_setting_targets_the_scale_set(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *res = expand_fixture(p, "prod.json");
+    const char *vmss = PROV "Microsoft.Compute/virtualMachineScaleSets/vision-gpu";
+    json_t *as = must(res, PROV "Microsoft.Insights/autoscalesettings/vision-gpu-autoscale");
+    json_t *profiles = at(as, "body.properties.profiles");
+
+    (void)state;
+    assert_string_equal(str_at(as, "type"), "Microsoft.Insights/autoscalesettings");
+    assert_string_equal(str_at(as, "apiVersion"), "2022-10-01");
+    assert_string_equal(str_at(as, "object"), "Pool/vision-gpu");
+    assert_string_equal(str_at(as, "body.location"), "eastus");
+    assert_string_equal(str_at(as, "body.properties.targetResourceUri"), vmss);
+    assert_true(json_is_true(at(as, "body.properties.enabled")));
+    assert_string_equal(str_at(as, "body.tags.dsvmops-object"), "Pool/vision-gpu");
+    assert_non_null(str_at(as, "body.tags.dsvmops-instance"));
+    /* autoscale: {min: 1, max: 6}; ARM takes capacities as strings */
+    assert_int_equal(json_array_size(profiles), 1);
+    assert_string_equal(str_at(profiles, "0.capacity.minimum"), "1");
+    assert_string_equal(str_at(profiles, "0.capacity.maximum"), "6");
+    assert_string_equal(str_at(profiles, "0.capacity.default"), "1");
+    assert_int_equal(json_array_size(at(profiles, "0.rules")), 2);
+    assert_cpu_rule(at(profiles, "0.rules.0"), vmss, "GreaterThan", 75, "Increase");
+    assert_cpu_rule(at(profiles, "0.rules.1"), vmss, "LessThan", 25, "Decrease");
+    assert_true(depends_on(as, vmss));
+    assert_true(depends_on(as, RG));
+    assert_null(json_object_get(as, "ignoreFields"));
+    /* a pool with a fixed capacity gets no autoscale setting */
+    assert_null(by_id(res, PROV "Microsoft.Insights/autoscalesettings/nlp-gpu-autoscale"));
+    json_decref(res);
+    dsvm_plugin_free(p);
+}
+
+static void no_autoscale_no_setting(void **state)
+{
+    dsvm_plugin *p = load();
+    json_t *res = expand_fixture(p, "dev.json");
+
+    (void)state;
+    assert_true(count_type(res, "Microsoft.Compute/virtualMachineScaleSets") > 0);
+    assert_int_equal(count_type(res, "Microsoft.Insights/autoscalesettings"), 0);
+    json_decref(res);
+    dsvm_plugin_free(p);
+}
+
 static void windows_scale_set_body(void **state)
 {
     dsvm_plugin *p = load();
@@ -353,8 +419,9 @@ static void windows_scale_set_body(void **state)
     assert_true(strlen(str_at(vmss, "body.properties.virtualMachineProfile.osProfile."
                                     "computerNamePrefix")) <= 9);
     assert_int_equal(json_integer_value(at(vmss, "body.sku.capacity")), 1); /* autoscale.min */
-    /* no autoscaler resource yet (see README, known gaps): nothing else owns capacity */
-    assert_null(json_object_get(vmss, "ignoreFields"));
+    /* the autoscale setting owns the capacity once the scale set exists */
+    assert_int_equal(json_array_size(json_object_get(vmss, "ignoreFields")), 1);
+    assert_string_equal(str_at(vmss, "ignoreFields.0"), "sku.capacity");
     ad = extension(vmss, "JsonADDomainExtension");
     assert_non_null(ad);
     assert_string_equal(str_at(ad, "properties.settings.Name"), "corp.contoso.com");
@@ -1307,6 +1374,8 @@ int main(void)
         cmocka_unit_test(smb_mounts_read_keys_from_the_vault),
         cmocka_unit_test(assignment_scopes_and_policy_identity),
         cmocka_unit_test(missing_references_fail),
+        cmocka_unit_test(autoscale_setting_targets_the_scale_set),
+        cmocka_unit_test(no_autoscale_no_setting),
         cmocka_unit_test(ignore_fields_annotation_becomes_body_paths),
         cmocka_unit_test(windows_entra_login_instead_of_domain_join),
     };

@@ -53,7 +53,7 @@ static void rule_tables_are_complete(void **state)
 
     (void)state;
     assert_string_equal(pr->name, "azure");
-    assert_int_equal(pr->n_types, 17);
+    assert_int_equal(pr->n_types, 18);
     for (i = 0; i < pr->n_types; i++) {
         const dsvm_type_rules *r = &pr->types[i];
 
