@@ -17,6 +17,7 @@
 #include "lro.h"
 #include "provider_host.h"
 #include "engine.h"
+#include "fmt.h"
 #include "preflight.h"
 #include "rollout.h"
 #include "state.h"
@@ -298,9 +299,7 @@ static void note_read_error(dsvm_engine *e, const char *what, const char *messag
 {
     if (e->read_error)
         return;
-    e->read_error = malloc(strlen(what) + strlen(message) + 4);
-    if (e->read_error)
-        sprintf(e->read_error, "%s: %s", what, message);
+    e->read_error = dsvm_fmt("%s: %s", what, message);
 }
 
 static void on_read(const dsvm_http_response *resp, void *payload);
@@ -383,12 +382,7 @@ out:
 
 char *dsvm_engine_url(const char *base, const char *path)
 {
-    size_t n = strlen(base) + strlen(path) + 1;
-    char *u = malloc(n);
-
-    if (u)
-        snprintf(u, n, "%s%s", base, path);
-    return u;
+    return dsvm_fmt("%s%s", base, path);
 }
 
 typedef struct {
