@@ -11,15 +11,23 @@
 
 #define PROVIDERS_API      "2021-04-01"
 #define USAGES_API         "2024-07-01"
+#define FEATURES_API       "2021-07-01"
 #define VMSS_TYPE          "Microsoft.Compute/virtualMachineScaleSets"
 #define BATCH_ACCOUNT_TYPE "Microsoft.Batch/batchAccounts"
 
-/* Design rule 12 wants a quota shortfall to be a plan error. It is a
- * warning for now: armsim's compute usages have fixed limits (24 vCPUs per
- * GPU family) below what examples/ and tests/bench/gen-repo plan, so an
- * error would refuse every apply of them. Make it "error" once armsim's
- * limits can be raised. */
-#define QUOTA_SEVERITY "warning"
+/* Features (Microsoft.Features) that a planned resource needs registered:
+ * when a body of `type` has `true` at `path`. */
+typedef struct {
+    const char *ns;
+    const char *name;
+    const char *type;
+    const char *path;
+} feature_use;
+
+static const feature_use feature_uses[] = {
+    {"Microsoft.Compute", "EncryptionAtHost", VMSS_TYPE,
+     "properties.virtualMachineProfile.securityProfile.encryptionAtHost"},
+};
 
 /* VM sizes dsvmops knows: vCPUs and the quota family in compute usages. */
 typedef struct {
@@ -56,6 +64,8 @@ typedef struct {
     dsvm_plan *plan;
     json_t *needs;  /* location -> {family -> {"vcpus": n, "objects": [..]}} */
     json_t *usages; /* location -> usages array, once read */
+    /* "sub ns/name" -> {"sub", "feature": index, "objects": [..]} */
+    json_t *features;
     int oom;
 } preflight;
 
@@ -330,7 +340,7 @@ static void quota_error(preflight *pf, const char *loc, const char *family, cons
             strcat(who, ", ");
         strcat(who, json_string_value(o));
     }
-    finding(pf, QUOTA_SEVERITY,
+    finding(pf, "error",
             json_sprintf("quota: %s in %s needs %lld more vCPUs of %s, but only %lld are free "
                          "(limit %lld, in use %lld); request a quota increase for %s in %s or "
                          "lower the capacity",
@@ -407,6 +417,129 @@ static int check_quota(preflight *pf)
     return rc;
 }
 
+/* ---- features ---------------------------------------------------------- */
+
+/* The value at dotted `path` below `root`, or NULL. */
+static const json_t *json_at(const json_t *root, const char *path)
+{
+    while (root && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+
+        root = json_object_getn(root, path, n);
+        path += n + (dot ? 1 : 0);
+    }
+    return root;
+}
+
+static void on_feature(dsvm_engine *e, long status, const json_t *body, const char *message,
+                       void *payload)
+{
+    pf_read *r = payload;
+    const json_t *use = json_object_get(r->pf->features, r->key);
+    const feature_use *f = &feature_uses[json_integer_value(json_object_get(use, "feature"))];
+    const char *sub = json_string_value(json_object_get(use, "sub"));
+    const char *state =
+        json_string_value(json_object_get(json_object_get(body, "properties"), "state"));
+
+    (void)e;
+    if (status == 200 && state && strcasecmp(state, "Registered") != 0) {
+        const json_t *o;
+        size_t i, len = 1;
+        char *who;
+
+        json_array_foreach(json_object_get(use, "objects"), i, o) len +=
+            strlen(json_string_value(o)) + 2;
+        who = calloc(1, len);
+        if (!who) {
+            r->pf->oom = 1;
+        } else {
+            json_array_foreach(json_object_get(use, "objects"), i, o)
+            {
+                if (i)
+                    strcat(who, ", ");
+                strcat(who, json_string_value(o));
+            }
+            finding(r->pf, "error",
+                    json_sprintf("feature %s/%s is %s in subscription %s and is needed by "
+                                 "%s; register it: az feature register --namespace %s --name "
+                                 "%s, then `az provider register --namespace %s`, and plan again",
+                                 f->ns, f->name, state, sub, who, f->ns, f->name, f->ns));
+        }
+        free(who);
+    } else if (status != 200 || !state) {
+        finding(r->pf, "warning",
+                json_sprintf("could not check that feature %s/%s is registered in subscription "
+                             "%s: %s",
+                             f->ns, f->name, sub, message ? message : "no state in the answer"));
+    }
+    free(r->key);
+    free(r);
+}
+
+/* The subscription in ARM ID `id` (malloc'd), or a copy of `fallback`. */
+static char *id_subscription(const char *id, const char *fallback)
+{
+    static const char prefix[] = "/subscriptions/";
+
+    if (id && strncasecmp(id, prefix, sizeof(prefix) - 1) == 0) {
+        const char *s = id + sizeof(prefix) - 1;
+
+        return strndup(s, strcspn(s, "/"));
+    }
+    return strdup(fallback);
+}
+
+/* One GET per feature and subscription that planned writes need. */
+static int check_features(preflight *pf)
+{
+    const char *key;
+    json_t *use;
+    size_t i, j;
+    int rc = 0;
+
+    for (i = 0; i < pf->plan->n; i++) {
+        const dsvm_plan_item *it = &pf->plan->items[i];
+
+        for (j = 0; is_write(it->action) && j < sizeof(feature_uses) / sizeof(feature_uses[0]);
+             j++) {
+            const feature_use *f = &feature_uses[j];
+            char *sub;
+            json_t *k;
+
+            if (strcasecmp(it->type, f->type) != 0 || !json_is_true(json_at(it->desired, f->path)))
+                continue;
+            sub = id_subscription(it->id, pf->e->subscription);
+            k = sub ? json_sprintf("%s %s/%s", sub, f->ns, f->name) : NULL;
+            use = k ? json_object_get(pf->features, json_string_value(k)) : NULL;
+            if (k && !use) {
+                use = json_pack("{s:s,s:I,s:[]}", "sub", sub, "feature", (json_int_t)j, "objects");
+                if (json_object_set_new(pf->features, json_string_value(k), use) < 0)
+                    use = NULL;
+            }
+            if (!use || json_array_append_new(json_object_get(use, "objects"),
+                                              json_string(*it->object ? it->object : it->id)) < 0)
+                pf->oom = 1;
+            json_decref(k);
+            free(sub);
+        }
+    }
+    json_object_foreach(pf->features, key, use)
+    {
+        const feature_use *f = &feature_uses[json_integer_value(json_object_get(use, "feature"))];
+        json_t *p = json_sprintf("/subscriptions/%s/providers/Microsoft.Features/providers/%s/"
+                                 "features/%s?api-version=%s",
+                                 json_string_value(json_object_get(use, "sub")), f->ns, f->name,
+                                 FEATURES_API);
+
+        rc = p ? submit_for(pf, json_string_value(p), key, on_feature) : dsvm_error_oom();
+        json_decref(p);
+        if (rc < 0)
+            break;
+    }
+    return rc;
+}
+
 /* ---- Batch accounts ---------------------------------------------------- */
 
 /* Batch pools share one account per resource group and region; more than
@@ -461,20 +594,22 @@ static void check_batch_accounts(preflight *pf)
 
 int dsvm_preflight_run(dsvm_engine *e, dsvm_plan *plan)
 {
-    preflight pf = {e, plan, json_object(), json_object(), 0};
+    preflight pf = {e, plan, json_object(), json_object(), json_object(), 0};
     int rc = 0;
 
     if (plan->counts[DSVM_ACTION_CREATE] + plan->counts[DSVM_ACTION_UPDATE] +
             plan->counts[DSVM_ACTION_REPLACE] ==
         0)
         goto out;
-    if (!pf.needs || !pf.usages) {
+    if (!pf.needs || !pf.usages || !pf.features) {
         rc = dsvm_error_oom();
         goto out;
     }
     rc = check_providers(&pf);
     if (rc == 0)
         rc = check_quota(&pf);
+    if (rc == 0)
+        rc = check_features(&pf);
     /* Run even after a failed submit: the callbacks of the requests already
      * accepted use `pf`, which lives on this stack. */
     if (dsvm_http_run(e->http) < 0 && rc == 0)
@@ -488,5 +623,6 @@ int dsvm_preflight_run(dsvm_engine *e, dsvm_plan *plan)
 out:
     json_decref(pf.needs);
     json_decref(pf.usages);
+    json_decref(pf.features);
     return rc;
 }

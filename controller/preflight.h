@@ -8,15 +8,16 @@
  *   - compute quota: the vCPUs that planned scale sets add (capacity, or
  *     the autoscale maximum when larger, minus what is live) fit in what is
  *     free of their family and of the regional total (one GET of the
- *     compute usages per location; a shortfall is a warning for now, see
- *     QUOTA_SEVERITY in preflight.c);
+ *     compute usages per location);
+ *   - the features that planned writes use are registered: a scale set with
+ *     encryptionAtHost needs Microsoft.Compute/EncryptionAtHost (one GET of
+ *     the feature per subscription, only when a planned scale set sets it);
  *   - at most one Batch account is planned per resource group and region
  *     (no request).
  *
- * Not checked: whether features such as EncryptionAtHost are registered
- * (Microsoft.Features), and Batch pools' cores (BatchService pools, the
- * only kind the Azure provider creates, draw on the Batch account's own
- * quota, not on the subscription's regional vCPUs).
+ * Not checked: Batch pools' cores (BatchService pools, the only kind the
+ * Azure provider creates, draw on the Batch account's own quota, not on the
+ * subscription's regional vCPUs).
  */
 #ifndef DSVM_PREFLIGHT_H
 #define DSVM_PREFLIGHT_H

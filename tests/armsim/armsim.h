@@ -92,6 +92,12 @@ struct fault {
     json_t *json;
 };
 
+/* A usage limit set with --quota. */
+struct quota {
+    char *name; /* usage name as given, e.g. standardNCSv3Family or cores */
+    long long limit;
+};
+
 struct ctx {
     pthread_mutex_t lock; /* guards everything below */
     sqlite3 *db;
@@ -111,6 +117,10 @@ struct ctx {
     size_t nclients;
     struct fault *faults;
     size_t nfaults;
+    struct quota *quotas; /* --quota, later ones win; read-only once serving */
+    size_t nquotas;
+    char **features_off; /* --unregistered-feature NS/NAME; read-only once serving */
+    size_t nfeatures_off;
     json_t *stats;
     json_t *token_stats;
     json_t *kv_stats;
@@ -187,6 +197,10 @@ int throttle_parse(struct ctx *c, const char *spec);
 /* arm.c */
 void arm_handle(struct ctx *c, struct req *rq, struct resp *r);
 void arm_settle(struct ctx *c);
+
+/* types.c: settings of the command line */
+int quota_add(struct ctx *c, const char *spec);
+int feature_add_unregistered(struct ctx *c, const char *spec);
 
 /* kv.c */
 void kv_handle(struct ctx *c, struct req *rq, const char *rest, struct resp *r);

@@ -32,6 +32,13 @@ static const char usage[] =
     "  --kv-authz               the Key Vault data plane checks access policies or RBAC\n"
     "  --principal-lag-ms N     role assignments to an identity younger than N ms fail\n"
     "                           with PrincipalNotFound, like Entra replication (default 0)\n"
+    "  --quota NAME=N           limit of compute usage NAME (a family such as\n"
+    "                           standardNCSv3Family, or cores) in every location;\n"
+    "                           repeatable (default 1000000 for every usage)\n"
+    "  --unregistered-feature NS/NAME\n"
+    "                           start with this feature (Microsoft.Features) not\n"
+    "                           registered, e.g. Microsoft.Compute/EncryptionAtHost;\n"
+    "                           repeatable (default: every feature is registered)\n"
     "  --threads N              server threads (default 2)\n"
     "  --help                   show this help\n"
     "\n"
@@ -89,6 +96,12 @@ static void ctx_free(struct ctx *c)
         json_decref(c->faults[i].json);
     }
     free(c->faults);
+    for (size_t i = 0; i < c->nquotas; i++)
+        free(c->quotas[i].name);
+    free(c->quotas);
+    for (size_t i = 0; i < c->nfeatures_off; i++)
+        free(c->features_off[i]);
+    free(c->features_off);
     json_decref(c->stats);
     json_decref(c->token_stats);
     json_decref(c->kv_stats);
@@ -189,6 +202,12 @@ int main(int argc, char **argv)
                 goto out;
             faults = nf;
             faults[nfaults++] = arg;
+        } else if (strcmp(a, "--quota") == 0) {
+            if (quota_add(&c, arg) < 0)
+                goto out;
+        } else if (strcmp(a, "--unregistered-feature") == 0) {
+            if (feature_add_unregistered(&c, arg) < 0)
+                goto out;
         } else if (strcmp(a, "--client") == 0) {
             if (auth_add_client(&c, arg, 0) < 0)
                 goto out;

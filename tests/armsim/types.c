@@ -2,6 +2,8 @@
  * server-populated fields and type-specific behaviour. */
 #include "rules.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,32 +575,144 @@ struct vm_size {
     int cores;
 };
 
+/* The sizes of dsvmops' preflight table (controller/preflight.c). The T4 family keeps the
+ * spaced, capitalised name Compute sometimes answers, which clients must match loosely. */
 static const struct vm_size vm_sizes[] = {
     {"Standard_D2s_v5", "standardDSv5Family", 2},
     {"Standard_D4s_v5", "standardDSv5Family", 4},
     {"Standard_D8s_v5", "standardDSv5Family", 8},
     {"Standard_D16s_v5", "standardDSv5Family", 16},
     {"Standard_D4s_v3", "standardDSv3Family", 4},
+    {"Standard_D8s_v3", "standardDSv3Family", 8},
     {"Standard_DS3_v2", "standardDSv2Family", 4},
     {"Standard_E8s_v5", "standardESv5Family", 8},
+    {"Standard_E16s_v5", "standardESv5Family", 16},
     {"Standard_NC6s_v3", "standardNCSv3Family", 6},
+    {"Standard_NC12s_v3", "standardNCSv3Family", 12},
+    {"Standard_NC24s_v3", "standardNCSv3Family", 24},
     {"Standard_NC4as_T4_v3", "Standard NCASv3_T4 Family", 4},
+    {"Standard_NC8as_T4_v3", "Standard NCASv3_T4 Family", 8},
+    {"Standard_NC16as_T4_v3", "Standard NCASv3_T4 Family", 16},
+    {"Standard_NC64as_T4_v3", "Standard NCASv3_T4 Family", 64},
     {"Standard_NC24ads_A100_v4", "StandardNCADSA100v4Family", 24},
+    {"Standard_NC48ads_A100_v4", "StandardNCADSA100v4Family", 48},
+    {"Standard_NC96ads_A100_v4", "StandardNCADSA100v4Family", 96},
     {"Standard_ND96asr_v4", "standardNDASv4_A100Family", 96},
 };
 
-/* Compute usages per location: cores in use by scale sets of that location. */
+#define N_SIZES (sizeof(vm_sizes) / sizeof(vm_sizes[0]))
+
+/* Every usage limit unless --quota sets it: far above what examples/ and tests/bench plan,
+ * so only tests that pass --quota meet a quota. */
+#define DEFAULT_USAGE_LIMIT 1000000
+
+/* Usage names compare without case and spaces ("Standard NCASv3_T4 Family"). */
+static int usage_name_eq(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == ' ')
+            a++;
+        while (*b == ' ')
+            b++;
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 0;
+        if (!*a)
+            return 1;
+        a++;
+        b++;
+    }
+}
+
+static int usage_known(const char *name)
+{
+    if (usage_name_eq(name, "cores") || usage_name_eq(name, "virtualMachineScaleSets"))
+        return 1;
+    for (size_t i = 0; i < N_SIZES; i++)
+        if (usage_name_eq(name, vm_sizes[i].family))
+            return 1;
+    return 0;
+}
+
+/* --quota NAME=N: the limit of usage NAME in every location. Prints why and returns -1
+ * for a name armsim does not serve or a bad number. */
+int quota_add(struct ctx *c, const char *spec)
+{
+    const char *eq = strrchr(spec, '=');
+    struct quota *nq;
+    char *end, *name;
+    long long v;
+    if (!eq || eq == spec) {
+        fprintf(stderr, "armsim: --quota needs NAME=N (e.g. standardNCSv3Family=24), got \"%s\"\n",
+                spec);
+        return -1;
+    }
+    errno = 0;
+    v = strtoll(eq + 1, &end, 10);
+    if (errno || end == eq + 1 || *end || v < 0) {
+        fprintf(stderr, "armsim: --quota %s: the limit must be a number of at least 0\n", spec);
+        return -1;
+    }
+    name = strndup(spec, (size_t)(eq - spec));
+    if (!name)
+        return -1;
+    if (!usage_known(name)) {
+        fprintf(stderr,
+                "armsim: --quota %s: no compute usage is named \"%s\"; use cores, "
+                "virtualMachineScaleSets or a family:",
+                spec, name);
+        for (size_t i = 0; i < N_SIZES; i++)
+            if (i == 0 || strcmp(vm_sizes[i].family, vm_sizes[i - 1].family) != 0)
+                fprintf(stderr, "%s \"%s\"", i ? "," : "", vm_sizes[i].family);
+        fputc('\n', stderr);
+        free(name);
+        return -1;
+    }
+    nq = realloc(c->quotas, (c->nquotas + 1) * sizeof(*nq));
+    if (!nq) {
+        free(name);
+        return -1;
+    }
+    c->quotas = nq;
+    c->quotas[c->nquotas].name = name;
+    c->quotas[c->nquotas++].limit = v;
+    return 0;
+}
+
+static json_int_t usage_limit(const struct ctx *c, const char *name)
+{
+    for (size_t i = c->nquotas; i > 0; i--)
+        if (usage_name_eq(c->quotas[i - 1].name, name))
+            return (json_int_t)c->quotas[i - 1].limit;
+    return DEFAULT_USAGE_LIMIT;
+}
+
+static json_t *usage_json(const struct ctx *c, const char *name, long used)
+{
+    return json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "unit", "Count", "currentValue", (json_int_t)used,
+                     "limit", usage_limit(c, name), "name", "value", name, "localizedValue",
+                     strcmp(name, "cores") == 0                     ? "Total Regional vCPUs"
+                     : strcmp(name, "virtualMachineScaleSets") == 0 ? "Virtual Machine Scale Sets"
+                                                                    : name);
+}
+
+/* Compute usages per location: cores in use by scale sets of that location, against the
+ * limits of --quota. */
 static void usages_handle(struct ctx *c, struct call *k, struct resp *r)
 {
     static const char sql[] = "SELECT body FROM resources WHERE type = "
                               "'microsoft.compute/virtualmachinescalesets' AND sub = lower(?)";
     const char *loc = k->ap.names[0];
-    size_t nsz = sizeof(vm_sizes) / sizeof(vm_sizes[0]);
-    long *fam_used = calloc(nsz, sizeof(long));
+    long fam_used[N_SIZES] = {0};
     long total = 0, vmss_count = 0;
-    sqlite3_stmt *st = store_stmt(c, sql);
-    json_t *items = json_array();
-    if (!fam_used || !st)
+    sqlite3_stmt *st;
+    json_t *items;
+    if (strcmp(k->rq->method, "GET") != 0) {
+        resp_error(r, 405, "MethodNotAllowed", "usages supports GET only");
+        return;
+    }
+    st = store_stmt(c, sql);
+    items = json_array();
+    if (!st || !items)
         abort();
     sqlite3_bind_text(st, 1, k->ap.sub, -1, SQLITE_TRANSIENT);
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -608,7 +722,7 @@ static void usages_handle(struct ctx *c, struct call *k, struct resp *r)
         long cap = (long)json_integer_value(json_path_get(b, "sku.capacity"));
         if (l && strcasecmp(l, loc) == 0) {
             vmss_count++;
-            for (size_t i = 0; i < nsz; i++) {
+            for (size_t i = 0; i < N_SIZES; i++) {
                 if (size && strcasecmp(size, vm_sizes[i].name) == 0) {
                     fam_used[i] += cap * vm_sizes[i].cores;
                     total += cap * vm_sizes[i].cores;
@@ -618,40 +732,101 @@ static void usages_handle(struct ctx *c, struct call *k, struct resp *r)
         json_decref(b);
     }
     sqlite3_reset(st);
-    json_array_append_new(items,
-                          json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "unit", "Count", "currentValue",
-                                    (json_int_t)total, "limit", (json_int_t)350, "name", "value",
-                                    "cores", "localizedValue", "Total Regional vCPUs"));
-    json_array_append_new(items,
-                          json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "unit", "Count", "currentValue",
-                                    (json_int_t)vmss_count, "limit", (json_int_t)2500, "name",
-                                    "value", "virtualMachineScaleSets", "localizedValue",
-                                    "Virtual Machine Scale Sets"));
-    for (size_t i = 0; i < nsz; i++) {
-        int dup = 0;
+    json_array_append_new(items, usage_json(c, "cores", total));
+    json_array_append_new(items, usage_json(c, "virtualMachineScaleSets", vmss_count));
+    for (size_t i = 0; i < N_SIZES; i++) {
         long used = 0;
-        for (size_t j = 0; j < nsz; j++) {
-            if (strcmp(vm_sizes[j].family, vm_sizes[i].family) == 0) {
-                if (j < i)
-                    dup = 1;
-                used += fam_used[j];
-            }
-        }
-        if (dup)
-            continue;
-        json_array_append_new(
-            items, json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "unit", "Count", "currentValue",
-                             (json_int_t)used, "limit",
-                             (json_int_t)(strstr(vm_sizes[i].family, "N") ? 24 : 100), "name",
-                             "value", vm_sizes[i].family, "localizedValue", vm_sizes[i].family));
-    }
-    free(fam_used);
-    if (strcmp(k->rq->method, "GET") != 0) {
-        json_decref(items);
-        resp_error(r, 405, "MethodNotAllowed", "usages supports GET only");
-        return;
+        if (i > 0 && strcmp(vm_sizes[i].family, vm_sizes[i - 1].family) == 0)
+            continue; /* the table keeps a family's sizes together */
+        for (size_t j = i; j < N_SIZES && strcmp(vm_sizes[j].family, vm_sizes[i].family) == 0; j++)
+            used += fam_used[j];
+        json_array_append_new(items, usage_json(c, vm_sizes[i].family, used));
     }
     list_page(c, k, items, r);
+}
+
+/* ---- Microsoft.Features ---- */
+
+/* --unregistered-feature NS/NAME: that feature starts NotRegistered in every subscription. */
+int feature_add_unregistered(struct ctx *c, const char *spec)
+{
+    const char *slash = strchr(spec, '/');
+    char **nf;
+    if (!slash || slash == spec || !slash[1] || strchr(slash + 1, '/')) {
+        fprintf(stderr,
+                "armsim: --unregistered-feature needs NAMESPACE/NAME (e.g. "
+                "Microsoft.Compute/EncryptionAtHost), got \"%s\"\n",
+                spec);
+        return -1;
+    }
+    nf = realloc(c->features_off, (c->nfeatures_off + 1) * sizeof(*nf));
+    if (!nf)
+        return -1;
+    c->features_off = nf;
+    c->features_off[c->nfeatures_off++] = xstrdup(spec);
+    return 0;
+}
+
+/* Whether feature ns/name is registered in sub: what the last register or unregister call
+ * set (kept with the state), else not when --unregistered-feature named it, else yes. */
+static int feature_registered(struct ctx *c, const char *sub, const char *ns, const char *name)
+{
+    char *key = xasprintf("feature:%s:%s/%s", sub, ns, name), *lk = lower_dup(key);
+    char v = 1;
+    if (store_meta_get(c, lk, &v, 1) < 0) {
+        char *full = xasprintf("%s/%s", ns, name);
+        v = 1;
+        for (size_t i = 0; i < c->nfeatures_off; i++)
+            if (strcasecmp(c->features_off[i], full) == 0)
+                v = 0;
+        free(full);
+    }
+    free(key);
+    free(lk);
+    return v;
+}
+
+/* GET /subscriptions/{s}/providers/Microsoft.Features/providers/{ns}/features/{name}, and
+ * POST .../register or .../unregister, which answer the feature in its new state. Every
+ * feature exists; lists of features are not served. */
+static void feature_handle(struct ctx *c, struct call *k, struct resp *r)
+{
+    const char *ns = k->ap.names[0], *name = k->ap.names[1];
+    char *id, *full;
+    if (k->ap.rg || k->ap.scope_end != 2 || !ns || !name || (k->ap.odd && !k->action)) {
+        resp_error(r, 404, "NotFound",
+                   "armsim serves single features only: /subscriptions/{s}/providers/"
+                   "Microsoft.Features/providers/{namespace}/features/{name}.");
+        return;
+    }
+    if (k->action) {
+        char *key, *lk;
+        char v;
+        if (strcmp(k->rq->method, "POST") != 0 ||
+            (strcasecmp(k->action, "register") != 0 && strcasecmp(k->action, "unregister") != 0)) {
+            resp_error(r, 404, "NotFound", "Unknown feature action '%s'.", k->action);
+            return;
+        }
+        v = strcasecmp(k->action, "register") == 0;
+        key = xasprintf("feature:%s:%s/%s", k->ap.sub, ns, name);
+        lk = lower_dup(key);
+        store_meta_put(c, lk, &v, 1);
+        free(key);
+        free(lk);
+    } else if (strcmp(k->rq->method, "GET") != 0) {
+        resp_error(r, 405, "MethodNotAllowed", "Use GET, or POST .../register or .../unregister.");
+        return;
+    }
+    id = xasprintf("/subscriptions/%s/providers/Microsoft.Features/providers/%s/features/%s",
+                   k->ap.sub, ns, name);
+    full = xasprintf("%s/%s", ns, name);
+    resp_json(
+        r, 200,
+        json_pack("{s:s,s:s,s:s,s:{s:s}}", "id", id, "name", full, "type",
+                  "Microsoft.Features/providers/features", "properties", "state",
+                  feature_registered(c, k->ap.sub, ns, name) ? "Registered" : "NotRegistered"));
+    free(id);
+    free(full);
 }
 
 /* ---- Batch ---- */
@@ -1297,6 +1472,10 @@ static const struct rtype rules[] = {
      .min_api = "2015-06-15",
      .flags = F_NOPARENT,
      .handle = usages_handle},
+    {.type = "Microsoft.Features/providers/features",
+     .min_api = "2015-12-01",
+     .flags = F_NOPARENT | F_NOPROVSTATE,
+     .handle = feature_handle},
     {.type = "Microsoft.Batch/batchAccounts",
      .min_api = "2017-01-01",
      .flags = TRACKED,
