@@ -14,6 +14,7 @@
  * the message the next writer sees.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,35 @@ static int step_done(sqlite_state *s, sqlite3_stmt *st, const char *what)
     if (rc != SQLITE_DONE)
         return db_error(s, what);
     return 0;
+}
+
+/*
+ * Prepare `sql`, bind the arguments described by `types` (one letter each:
+ * 't' a const char * (NULL binds ""), 'i' an int, 'I' an int64_t), run it
+ * to completion and finalize it. For statements that return no rows.
+ */
+static int run(sqlite_state *s, const char *what, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    int rc = prepare(s, &st, sql), i;
+
+    if (rc < 0)
+        return rc;
+    va_start(ap, types);
+    for (i = 0; types[i]; i++) {
+        if (types[i] == 't') {
+            const char *v = va_arg(ap, const char *);
+
+            sqlite3_bind_text(st, i + 1, v ? v : "", -1, SQLITE_TRANSIENT);
+        } else if (types[i] == 'i') {
+            sqlite3_bind_int(st, i + 1, va_arg(ap, int));
+        } else {
+            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        }
+    }
+    va_end(ap);
+    return step_done(s, st, what);
 }
 
 static int pragma_int(sqlite_state *s, const char *sql, int *out)
@@ -379,17 +409,10 @@ static int sq_run_begin(void *impl, int64_t *out_id, const char *kind, const cha
                         const char *commit)
 {
     sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st,
-                     "INSERT INTO runs(kind, target, commit_sha, started_ms) VALUES(?1,?2,?3,?4)");
+    int rc = run(s, "record run",
+                 "INSERT INTO runs(kind, target, commit_sha, started_ms) VALUES(?1,?2,?3,?4)",
+                 "tttI", kind, target, commit, now_ms());
 
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, target, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, commit ? commit : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms());
-    rc = step_done(s, st, "record run");
     if (rc == 0)
         *out_id = sqlite3_last_insert_rowid(s->db);
     return rc;
@@ -397,19 +420,9 @@ static int sq_run_begin(void *impl, int64_t *out_id, const char *kind, const cha
 
 static int sq_run_end(void *impl, int64_t run_id, const char *outcome, const char *summary_json)
 {
-    sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st,
-                     "UPDATE runs SET ended_ms = ?1, outcome = ?2, summary = ?3"
-                     " WHERE id = ?4");
-
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, now_ms());
-    sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, summary_json ? summary_json : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, run_id);
-    return step_done(s, st, "record run outcome");
+    return run(impl, "record run outcome",
+               "UPDATE runs SET ended_ms = ?1, outcome = ?2, summary = ?3 WHERE id = ?4", "IttI",
+               now_ms(), outcome, summary_json, run_id);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -456,19 +469,11 @@ static int sq_journal_intent(void *impl, int64_t *out_id, int64_t run_id, const 
                              const char *action, const char *method)
 {
     sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st,
-                     "INSERT INTO journal(run_id, resource_id, action, method, intent_ms)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5)");
+    int rc = run(s, "journal intent",
+                 "INSERT INTO journal(run_id, resource_id, action, method, intent_ms)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5)",
+                 "ItttI", run_id, resource_id, action, method, now_ms());
 
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_text(st, 2, resource_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, method, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now_ms());
-    rc = step_done(s, st, "journal intent");
     if (rc == 0)
         *out_id = sqlite3_last_insert_rowid(s->db);
     return rc;
@@ -476,34 +481,17 @@ static int sq_journal_intent(void *impl, int64_t *out_id, int64_t run_id, const 
 
 static int sq_journal_accepted(void *impl, int64_t entry_id, const char *operation_url)
 {
-    sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st, "UPDATE journal SET operation = ?1 WHERE id = ?2");
-
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, operation_url, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, entry_id);
-    return step_done(s, st, "journal accepted operation");
+    return run(impl, "journal accepted operation",
+               "UPDATE journal SET operation = ?1 WHERE id = ?2", "tI", operation_url, entry_id);
 }
 
 static int sq_journal_outcome(void *impl, int64_t entry_id, const char *outcome, int http_status,
                               const char *detail)
 {
-    sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st,
-                     "UPDATE journal SET outcome = ?1, http_status = ?2, detail = ?3,"
-                     " outcome_ms = ?4 WHERE id = ?5");
-
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, outcome, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, http_status);
-    sqlite3_bind_text(st, 3, detail ? detail : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms());
-    sqlite3_bind_int64(st, 5, entry_id);
-    return step_done(s, st, "journal outcome");
+    return run(impl, "journal outcome",
+               "UPDATE journal SET outcome = ?1, http_status = ?2, detail = ?3, outcome_ms = ?4"
+               " WHERE id = ?5",
+               "titII", outcome, http_status, detail, now_ms(), entry_id);
 }
 
 static int sq_journal_list(void *impl, int64_t run_id, int unfinished_only, dsvm_state_entry_cb cb,
@@ -547,19 +535,10 @@ static int sq_journal_list(void *impl, int64_t run_id, int unfinished_only, dsvm
 static int sq_fingerprint_put(void *impl, const char *resource_id, const char *field,
                               const char *fingerprint)
 {
-    sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st,
-                     "INSERT OR REPLACE INTO fingerprints(resource_id, field, fingerprint,"
-                     " updated_ms) VALUES(?1, ?2, ?3, ?4)");
-
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, resource_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, fingerprint, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms());
-    return step_done(s, st, "store fingerprint");
+    return run(impl, "store fingerprint",
+               "INSERT OR REPLACE INTO fingerprints(resource_id, field, fingerprint, updated_ms)"
+               " VALUES(?1, ?2, ?3, ?4)",
+               "tttI", resource_id, field, fingerprint, now_ms());
 }
 
 static int sq_fingerprint_get(void *impl, char out[65], const char *resource_id, const char *field)
@@ -590,19 +569,10 @@ static int sq_fingerprint_get(void *impl, char out[65], const char *resource_id,
 static int sq_owner_put(void *impl, const char *resource_id, const char *object,
                         const char *instance)
 {
-    sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st,
-                     "INSERT OR REPLACE INTO ownership(resource_id, object, instance, updated_ms)"
-                     " VALUES(?1, ?2, ?3, ?4)");
-
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, resource_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, object, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, instance, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms());
-    return step_done(s, st, "record ownership");
+    return run(impl, "record ownership",
+               "INSERT OR REPLACE INTO ownership(resource_id, object, instance, updated_ms)"
+               " VALUES(?1, ?2, ?3, ?4)",
+               "tttI", resource_id, object, instance, now_ms());
 }
 
 static int sq_owner_get(void *impl, char **out_object, const char *resource_id)
@@ -630,48 +600,30 @@ static int sq_owner_get(void *impl, char **out_object, const char *resource_id)
 
 static int sq_owner_delete(void *impl, const char *resource_id)
 {
-    sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st, "DELETE FROM ownership WHERE resource_id = ?1");
-
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, resource_id, -1, SQLITE_STATIC);
-    return step_done(s, st, "forget ownership");
+    return run(impl, "forget ownership", "DELETE FROM ownership WHERE resource_id = ?1", "t",
+               resource_id);
 }
 
 static int sq_drift_seen(void *impl, int *out_opened, const char *resource_id, const char *object,
                          const char *fields_json)
 {
     sqlite_state *s = impl;
-    sqlite3_stmt *st;
     int64_t now = now_ms();
-    int rc = prepare(s, &st,
-                     "UPDATE drift_episodes SET fields = ?1, last_seen_ms = ?2"
-                     " WHERE resource_id = ?3 AND resolved_ms = 0");
+    int rc = run(s, "update drift episode",
+                 "UPDATE drift_episodes SET fields = ?1, last_seen_ms = ?2"
+                 " WHERE resource_id = ?3 AND resolved_ms = 0",
+                 "tIt", fields_json, now, resource_id);
 
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, fields_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_text(st, 3, resource_id, -1, SQLITE_STATIC);
-    rc = step_done(s, st, "update drift episode");
     if (rc < 0)
         return rc;
     if (sqlite3_changes(s->db) > 0) {
         *out_opened = 0;
         return 0;
     }
-    rc = prepare(s, &st,
-                 "INSERT INTO drift_episodes(resource_id, object, fields, first_seen_ms,"
-                 " last_seen_ms) VALUES(?1, ?2, ?3, ?4, ?4)");
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, resource_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, object, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, fields_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
-    rc = step_done(s, st, "open drift episode");
+    rc = run(s, "open drift episode",
+             "INSERT INTO drift_episodes(resource_id, object, fields, first_seen_ms,"
+             " last_seen_ms) VALUES(?1, ?2, ?3, ?4, ?4)",
+             "tttI", resource_id, object, fields_json, now);
     if (rc == 0)
         *out_opened = 1;
     return rc;
@@ -680,16 +632,11 @@ static int sq_drift_seen(void *impl, int *out_opened, const char *resource_id, c
 static int sq_drift_resolve(void *impl, int *out_resolved, const char *resource_id)
 {
     sqlite_state *s = impl;
-    sqlite3_stmt *st;
-    int rc = prepare(s, &st,
-                     "UPDATE drift_episodes SET resolved_ms = ?1"
-                     " WHERE resource_id = ?2 AND resolved_ms = 0");
+    int rc = run(s, "resolve drift episode",
+                 "UPDATE drift_episodes SET resolved_ms = ?1"
+                 " WHERE resource_id = ?2 AND resolved_ms = 0",
+                 "It", now_ms(), resource_id);
 
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, now_ms());
-    sqlite3_bind_text(st, 2, resource_id, -1, SQLITE_STATIC);
-    rc = step_done(s, st, "resolve drift episode");
     if (rc == 0)
         *out_resolved = sqlite3_changes(s->db) > 0;
     return rc;
