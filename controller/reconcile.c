@@ -354,21 +354,28 @@ static void on_read(const dsvm_http_response *resp, void *payload)
     }
     if (klass == DSVM_ANSWER_OK) {
         json_t *page = doc ? json_loads(doc, 0, NULL) : NULL;
-        json_t *items = json_object_get(page, "items"), *item;
-        const char *next = json_string_value(json_object_get(page, "nextLink"));
+        const char *items_at = json_string_value(json_object_get(page, "itemsAt"));
+        const char *next_at = json_string_value(json_object_get(page, "nextLinkAt"));
+        json_t *answer = NULL, *items = json_object_get(page, "items"), *next, *item;
         size_t i;
 
+        /* the provider either copied the page out, or said where it is in
+         * the answer; then the answer is parsed here, once */
+        if (!items && (items_at || !page)) {
+            answer = json_loadb(resp->body, resp->body_len, 0, NULL);
+            items = items_at ? json_object_get(answer, items_at) : NULL;
+        }
+        next = items_at ? json_object_get(answer, next_at ? next_at : "nextLink")
+                        : json_object_get(page, "nextLink");
         if (json_is_array(items)) {
             json_array_foreach(items, i, item) take_item(e, item);
-            if (next && *next && submit_read(e, next, rc->request) < 0)
+            if (json_is_string(next) && *json_string_value(next) &&
+                submit_read(e, json_string_value(next), rc->request) < 0)
                 note_read_error(e, "following nextLink", dsvm_error_last()->message);
-        } else {
-            json_t *body = json_loads(resp->body, 0, NULL);
-
-            if (body)
-                take_item(e, body);
-            json_decref(body);
+        } else if (json_is_object(answer)) {
+            take_item(e, answer);
         }
+        json_decref(answer);
         json_decref(page);
     } else if (klass != DSVM_ANSWER_ABSENT) {
         note_read_error(e, "reading live state",

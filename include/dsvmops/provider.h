@@ -122,9 +122,13 @@ typedef struct dsvm_provider {
     /**
      * Classify one answer. `request_json` is what describe_reads() or the
      * host's write described; `status` the HTTP status; `body` the answer
-     * (may be empty). Sets *out_class to a DSVM_ANSWER_* value. When the
-     * answer is a list page, writes {"items":[...],"nextLink":...} to
-     * `out`; otherwise may leave `out` empty.
+     * (may be empty). Sets *out_class to a DSVM_ANSWER_* value. For a
+     * successful read it writes to `out` either the page itself,
+     * {"items":[...],"nextLink":...}, or where the answer keeps it,
+     * {"itemsAt":"value","nextLinkAt":"nextLink"}: the host then reads those
+     * members of the answer (an answer without an array there is a single
+     * resource), so that a large page is parsed once. Otherwise it may
+     * leave `out` empty, or write {"error":{"code","message"}}.
      */
     int32_t (*classify)(void *ctx, const char *request_json, int32_t status, const char *body,
                         size_t body_len, dsvm_buf *out, int32_t *out_class);

@@ -1,8 +1,9 @@
 /*
  * What an ARM answer means (design rule 7, arm-wire.md A.4): a table from
- * (status, error.code) to DSVM_ANSWER_*, then the status class. List pages
- * are parsed into {"items": [...], "nextLink": ...}; error answers into
- * {"error": {"code", "message"}} for the host's log and plan.
+ * (status, error.code) to DSVM_ANSWER_*, then the status class. A 200
+ * answer is described as {"itemsAt": "value", "nextLinkAt": "nextLink"}
+ * (the host reads the page itself, one parse per answer); error answers are
+ * parsed into {"error": {"code", "message"}} for the host's log and plan.
  */
 #include <string.h>
 #include <strings.h>
@@ -54,25 +55,26 @@ static int32_t class_of(int32_t status, const char *code)
 
 int az_classify(int32_t *out_class, json_t **doc, int32_t status, const char *body, size_t body_len)
 {
-    json_t *answer = body_len ? json_loadb(body, body_len, 0, NULL) : NULL;
-    json_t *err = json_object_get(answer, "error");
+    json_t *answer, *err, *page = NULL;
     const char *code = NULL;
-    json_t *page = NULL;
 
+    /* A success is not parsed here: ARM's pages keep their items in
+     * "value" and the next page in "nextLink", so the host is told where
+     * to look and parses each answer once. */
+    if (status == 200) {
+        *doc = json_pack("{s:s,s:s}", "itemsAt", "value", "nextLinkAt", "nextLink");
+        if (!*doc)
+            return DSVM_ENOMEM;
+        *out_class = DSVM_ANSWER_OK;
+        return 0;
+    }
+    answer = body_len ? json_loadb(body, body_len, 0, NULL) : NULL;
+    err = json_object_get(answer, "error");
     if (json_is_object(err))
         code = json_string_value(json_object_get(err, "code"));
     else if (json_is_string(err))
         code = json_string_value(err); /* OAuth-style answers */
-    if (status == 200 && json_is_array(json_object_get(answer, "value"))) {
-        json_t *next = json_object_get(answer, "nextLink");
-
-        page = json_pack("{s:O,s:O}", "items", json_object_get(answer, "value"), "nextLink",
-                         json_is_string(next) ? next : json_null());
-        if (!page) {
-            json_decref(answer);
-            return DSVM_ENOMEM;
-        }
-    } else if (status >= 300) {
+    if (status >= 300) {
         json_t *msg = json_is_object(err) ? json_object_get(err, "message") : NULL;
 
         page = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "", "message",

@@ -67,7 +67,7 @@ def plan_json(dsvm, c):
 
 def main():
     dsvm, armsim_bin, examples = sys.argv[1:4]
-    with Armsim(armsim_bin, "--lro-ms", "100") as arm, \
+    with Armsim(armsim_bin, "--lro-ms", "100", "--page-size", "5") as arm, \
             tempfile.TemporaryDirectory() as tmp:
         repo = os.path.join(tmp, "prod")
         shutil.copytree(os.path.join(examples, "environments", "prod"), repo)
