@@ -402,8 +402,15 @@ static void on_written(const dsvm_lro_result *r, void *payload)
     dsvm_engine *e = o->a->e;
     const dsvm_type_rules *rules = dsvm_plugin_type_rules(e->plugin, o->item->type);
 
-    if (r->error) {
+    if (r->error && !(o->item->action == DSVM_ACTION_DELETE && r->http_status == 404)) {
         op_fail(o, r->message);
+        op_finish(o, r->http_status);
+        return;
+    }
+    if (o->item->action == DSVM_ACTION_DELETE) {
+        /* gone (or already gone): forget it, and its ownership record */
+        dsvm_engine_live_del(e, o->item->id);
+        dsvm_state_owner_delete(e->state, o->item->id);
         op_finish(o, r->http_status);
         return;
     }

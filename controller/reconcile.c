@@ -570,14 +570,40 @@ static int by_id_length(const void *a, const void *b)
 
 /* Live resources that carry this instance's ownership tag, parents first
  * (shorter IDs first), so that deletes can run in the reverse order. */
+typedef struct {
+    dsvm_engine *e;
+    json_t **items;
+    size_t n;
+} owned_ctx;
+
+/* An untaggable resource this instance created, by the state store's
+ * record, if it is still live. */
+static int add_recorded_owner(const char *id, const char *object, void *payload)
+{
+    owned_ctx *c = payload;
+    json_t *body = dsvm_engine_live_get(c->e, id);
+    const char *inst =
+        json_string_value(json_object_get(json_object_get(body, "tags"), "dsvmops-instance"));
+
+    /* counted once: a resource with the tag is already in the list */
+    if (body && !inst)
+        c->items[c->n++] = json_pack("{s:s,s:O,s:s}", "id", id, "type",
+                                     json_object_get(body, "type"), "object", object);
+    return 0;
+}
+
+/* Live resources this instance owns, parents first (shorter IDs first), so
+ * that deletes can run in the reverse order: those carrying its ownership
+ * tag, and untaggable ones the state store records as created by it. */
 static int list_owned(dsvm_engine *e)
 {
+    owned_ctx c = {e, NULL, 0};
     const char *key;
-    json_t *body, **items;
-    size_t n = 0, i;
+    json_t *body;
+    size_t i;
 
-    items = calloc(json_object_size(e->live) + 1, sizeof(*items));
-    if (!items)
+    c.items = calloc(json_object_size(e->live) + 1, sizeof(*c.items));
+    if (!c.items)
         return dsvm_error_oom();
     json_object_foreach(e->live, key, body)
     {
@@ -587,15 +613,17 @@ static int list_owned(dsvm_engine *e)
         (void)key;
         if (!inst || strcmp(inst, e->opts.instance) != 0)
             continue;
-        items[n++] = json_pack("{s:O,s:O,s:O?}", "id", json_object_get(body, "id"), "type",
-                               json_object_get(body, "type"), "object",
-                               json_object_get(tags, "dsvmops-object"));
+        c.items[c.n++] = json_pack("{s:O,s:O,s:O?}", "id", json_object_get(body, "id"), "type",
+                                   json_object_get(body, "type"), "object",
+                                   json_object_get(tags, "dsvmops-object"));
     }
-    qsort(items, n, sizeof(*items), by_id_length);
-    for (i = 0; i < n; i++)
-        if (items[i])
-            json_array_append_new(e->owned, items[i]);
-    free(items);
+    if (e->state)
+        dsvm_state_owner_list(e->state, e->opts.instance, add_recorded_owner, &c);
+    qsort(c.items, c.n, sizeof(*c.items), by_id_length);
+    for (i = 0; i < c.n; i++)
+        if (c.items[i])
+            json_array_append_new(e->owned, c.items[i]);
+    free(c.items);
     return 0;
 }
 

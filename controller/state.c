@@ -171,6 +171,12 @@ int dsvm_state_owner_get(dsvm_state *st, char **out_object, const char *resource
     return st->ops->owner_get(st->impl, out_object, resource_id);
 }
 
+int dsvm_state_owner_list(dsvm_state *st, const char *instance, dsvm_state_owner_cb cb,
+                          void *payload)
+{
+    return st->ops->owner_list(st->impl, instance, cb, payload);
+}
+
 int dsvm_state_owner_delete(dsvm_state *st, const char *resource_id)
 {
     return st->ops->owner_delete(st->impl, resource_id);

@@ -143,6 +143,12 @@ int dsvm_state_owner_put(dsvm_state *st, const char *resource_id, const char *ob
 /** Read the owner of a resource into a malloc'd string; DSVM_ENOTFOUND if none. */
 int dsvm_state_owner_get(dsvm_state *st, char **out_object, const char *resource_id);
 
+typedef int (*dsvm_state_owner_cb)(const char *resource_id, const char *object, void *payload);
+
+/** Call `cb` for every resource `instance` owns by record (untaggable types). */
+int dsvm_state_owner_list(dsvm_state *st, const char *instance, dsvm_state_owner_cb cb,
+                          void *payload);
+
 /** Forget the ownership of a deleted resource. */
 int dsvm_state_owner_delete(dsvm_state *st, const char *resource_id);
 

@@ -37,6 +37,7 @@ typedef struct dsvm_state_ops {
     int (*owner_put)(void *impl, const char *resource_id, const char *object, const char *instance);
     int (*owner_get)(void *impl, char **out_object, const char *resource_id);
     int (*owner_delete)(void *impl, const char *resource_id);
+    int (*owner_list)(void *impl, const char *instance, dsvm_state_owner_cb cb, void *payload);
     int (*drift_seen)(void *impl, int *out_opened, const char *resource_id, const char *object,
                       const char *fields_json);
     int (*drift_resolve)(void *impl, int *out_resolved, const char *resource_id);

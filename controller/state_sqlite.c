@@ -604,6 +604,28 @@ static int sq_owner_delete(void *impl, const char *resource_id)
                resource_id);
 }
 
+static int sq_owner_list(void *impl, const char *instance, dsvm_state_owner_cb cb, void *payload)
+{
+    sqlite_state *s = impl;
+    sqlite3_stmt *st;
+    int rc = prepare(s, &st,
+                     "SELECT resource_id, object FROM ownership WHERE instance = ?1 ORDER BY"
+                     " resource_id");
+    int step;
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cb(col_text(st, 0), col_text(st, 1), payload) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : db_error(s, "list ownership");
+}
+
 static int sq_drift_seen(void *impl, int *out_opened, const char *resource_id, const char *object,
                          const char *fields_json)
 {
@@ -693,6 +715,7 @@ const dsvm_state_ops dsvm_state_sqlite_ops = {
     .owner_put = sq_owner_put,
     .owner_get = sq_owner_get,
     .owner_delete = sq_owner_delete,
+    .owner_list = sq_owner_list,
     .drift_seen = sq_drift_seen,
     .drift_resolve = sq_drift_resolve,
     .drift_open_list = sq_drift_open_list,

@@ -323,6 +323,31 @@ static void ownership_round_trips_case_insensitively(void **state)
     dsvm_state_close(st);
 }
 
+static int collect_owner(const char *id, const char *object, void *payload)
+{
+    collected *c = payload;
+
+    snprintf(c->operations[c->n], sizeof(c->operations[0]), "%s=%s", id, object);
+    c->n++;
+    return 0;
+}
+
+static void ownership_lists_per_instance(void **state)
+{
+    fixture *f = *state;
+    dsvm_state *st = open_ok(f->path);
+    collected c = {0};
+
+    assert_int_equal(dsvm_state_owner_put(st, "/x/ra/2", "RoleAssignment/b", "prod"), 0);
+    assert_int_equal(dsvm_state_owner_put(st, "/x/ra/1", "RoleAssignment/a", "prod"), 0);
+    assert_int_equal(dsvm_state_owner_put(st, "/x/ra/3", "RoleAssignment/c", "dev"), 0);
+    assert_int_equal(dsvm_state_owner_list(st, "prod", collect_owner, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.operations[0], "/x/ra/1=RoleAssignment/a");
+    assert_string_equal(c.operations[1], "/x/ra/2=RoleAssignment/b");
+    dsvm_state_close(st);
+}
+
 static int count_drift(const dsvm_state_drift *d, void *payload)
 {
     collected *c = payload;
@@ -380,6 +405,7 @@ int main(void)
         T(lease_refuses_second_writer_naming_holder),
         T(lease_of_killed_holder_is_taken_over),
         T(ownership_round_trips_case_insensitively),
+        T(ownership_lists_per_instance),
         T(drift_episode_opens_once_and_resolves),
         cmocka_unit_test(open_reports_unwritable_path),
     };
