@@ -846,6 +846,14 @@ int dsvm_engine_plan(dsvm_engine *e, dsvm_plan **out)
 
     json_array_foreach(e->resources, i, res)
     {
+        const json_t *live = dsvm_engine_live_get(e, json_string_value(json_object_get(res, "id")));
+        const char *state = json_string_value(
+            json_object_get(json_object_get(live, "properties"), "provisioningState"));
+
+        /* ARM keeps a resource whose last operation failed, marked Failed:
+         * it is written again even when its fields match */
+        if (state && strcasecmp(state, "Failed") == 0)
+            json_object_set_new(res, "reapply", json_string("properties.provisioningState"));
         dsvm_engine_resolve_known(e, json_object_get(res, "body"));
         rc = mark_write_only(e, res);
         if (rc < 0)

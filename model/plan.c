@@ -91,6 +91,49 @@ static int copy_sensitive(dsvm_plan_item *it, const json_t *res)
     return 0;
 }
 
+/*
+ * A resource whose last write failed on the server (ARM's provisioningState
+ * "Failed") matches its manifest field by field, yet is broken: the caller
+ * marks it {"reapply": "<live state path>"} and it is written again, shown
+ * as a change of that field.
+ */
+static int plan_reapply(dsvm_plan_item *it, const json_t *res, const json_t *live_body)
+{
+    const char *path = json_string_value(json_object_get(res, "reapply"));
+    const json_t *cur = live_body;
+    dsvm_field_change *c, *grown;
+    char *copy, *seg, *save = NULL;
+
+    if (!path || it->action != DSVM_ACTION_NOOP)
+        return 0;
+    copy = strdup(path);
+    if (!copy)
+        return DSVM_ENOMEM;
+    for (seg = strtok_r(copy, ".", &save); seg && cur; seg = strtok_r(NULL, ".", &save))
+        cur = json_object_get(cur, seg);
+    grown = realloc(it->diff->changes, (it->diff->n + 1) * sizeof(*grown));
+    if (!grown) {
+        free(copy);
+        return DSVM_ENOMEM;
+    }
+    it->diff->changes = grown;
+    c = &grown[it->diff->n];
+    memset(c, 0, sizeof(*c));
+    c->path = strdup(path);
+    c->before = cur ? json_incref((json_t *)cur) : NULL;
+    c->after = json_string("(written again)");
+    free(copy);
+    if (!c->path || !c->after) {
+        free(c->path);
+        json_decref(c->after);
+        json_decref(c->before);
+        return DSVM_ENOMEM;
+    }
+    it->diff->n++;
+    it->action = DSVM_ACTION_UPDATE;
+    return 0;
+}
+
 /* Decide the action for one desired resource against its live twin. */
 static int plan_desired(dsvm_plan *plan, dsvm_plan_item *it, const json_t *res,
                         const json_t *live_body, const dsvm_type_rules *rules,
@@ -139,7 +182,7 @@ static int plan_desired(dsvm_plan *plan, dsvm_plan_item *it, const json_t *res,
         it->action = DSVM_ACTION_UPDATE;
     else
         it->action = DSVM_ACTION_NOOP;
-    return 0;
+    return plan_reapply(it, res, live_body);
 }
 
 static int item_strings(dsvm_plan_item *it, const char *id, const char *type, const char *object,

@@ -228,6 +228,21 @@ static void plan_renders_text_json_and_markdown(void **state)
     dsvm_plan_free(p);
 }
 
+static void plan_reapplies_a_failed_resource(void **state)
+{
+    dsvm_plan *p = build("[{\"id\":\"/r/a\",\"type\":\"Test/tagged\",\"object\":\"Pool/a\","
+                         "\"reapply\":\"properties.provisioningState\",\"body\":{" TAGS "}}]",
+                         "{\"/r/a\":{\"properties\":{\"provisioningState\":\"Failed\"}," TAGS "}}",
+                         NULL, 0, 0);
+
+    (void)state;
+    assert_int_equal(p->items[0].action, DSVM_ACTION_UPDATE);
+    assert_int_equal(p->items[0].diff->n, 1);
+    assert_string_equal(p->items[0].diff->changes[0].path, "properties.provisioningState");
+    assert_string_equal(json_string_value(p->items[0].diff->changes[0].before), "Failed");
+    dsvm_plan_free(p);
+}
+
 static void plan_in_sync_renders_no_changes(void **state)
 {
     dsvm_plan *p = build("[{\"id\":\"/r/a\",\"type\":\"Test/tagged\",\"object\":\"Pool/a\","
@@ -254,6 +269,7 @@ int main(void)
         cmocka_unit_test(plan_prunes_only_when_asked_in_reverse_order),
         cmocka_unit_test(plan_rejects_resource_without_rules),
         cmocka_unit_test(plan_renders_text_json_and_markdown),
+        cmocka_unit_test(plan_reapplies_a_failed_resource),
         cmocka_unit_test(plan_in_sync_renders_no_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
