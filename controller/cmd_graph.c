@@ -1,8 +1,7 @@
 /*
  * dsvmops graph: the dependency graph of the expanded resources, as
  * Graphviz DOT. Loads and expands the manifests like plan does, but sends
- * nothing to Azure. (The engine still resolves the configured credential
- * when it is set up, so the secret's variable or file must exist.)
+ * nothing to Azure, and needs no credential.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -80,6 +79,7 @@ int dsvm_cmd_graph(int argc, char **argv)
         dsvm_cli_error("graph", "unknown --format '%s'; only dot is supported", format);
         return DSVM_EXIT_ERROR;
     }
+    opts.offline = 1; /* nothing is sent: no credential is needed */
     code = dsvm_cli_engine_open(&cfg, &e, "graph", &target, &opts, 0);
     if (code != 0)
         return code;

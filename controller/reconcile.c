@@ -154,7 +154,7 @@ int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconc
     hopts.stop = opts->stop;
     hopts.ca_file = cfg->target.ca_file.value;
     rc = dsvm_http_new(&e->http, &hopts);
-    if (rc == 0)
+    if (rc == 0 && !opts->offline)
         rc = dsvm_auth_new_from_config(&e->auth, e->http, cfg, NULL);
     if (rc < 0)
         goto fail;

@@ -34,6 +34,8 @@ typedef struct {
     const char *target;       /**< "Kind/name": only that object and what it needs */
     FILE *progress;           /**< per-resource progress lines, or NULL */
     const char *rate_limits;  /**< client token buckets, e.g. "writes=200/10"; NULL: ARM's */
+    /** No credential: for commands that send nothing to Azure (graph). */
+    int offline;
     /** Raised by a SIGTERM handler: start nothing new, let writes on the wire finish. */
     const volatile sig_atomic_t *stop;
 } dsvm_reconcile_opts;

@@ -9,6 +9,7 @@ graph prints the dependency graph as DOT without talking to Azure.
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -51,6 +52,10 @@ def main():
         assert out.startswith("digraph"), out
         assert "rg-a" in out and "rg-b" in out, out
         assert arm.stats()["total"] == 0, arm.stats()
+        # graph needs no credential: it runs without the client secret
+        env = {k: v for k, v in os.environ.items() if k != "DSVMOPS_CLIENT_SECRET"}
+        r = subprocess.run([dsvm, "graph", *c, *p], capture_output=True, text=True, env=env)
+        assert r.returncode == 0 and r.stdout.startswith("digraph"), r.stderr
         rc, _, err = dsvmops(dsvm, "graph", *c, *p, "--format", "svg")
         assert rc == 1 and "only dot" in err, (rc, err)
 
