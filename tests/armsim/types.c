@@ -1393,6 +1393,16 @@ static const char *const req_autoscale[] = {"location", "properties.profiles", N
 
 #define TRACKED (F_TRACKED | F_LISTED)
 
+/* What every Microsoft.Network row shares: api-versions since 2017, 201 on
+ * create and 200 on update, both as Azure-AsyncOperation LROs, and
+ * "Updating" while they run (Network reports no "Creating"). */
+/* clang-format off */
+#define NETWORK_RP                                                                 \
+    .min_api = "2017-01-01", .put_create = 201, .put_update = 200,                \
+    .put_lro = LRO_ASYNC, .delete_lro = LRO_ASYNC,                                 \
+    .creating = "Updating", .updating = "Updating"
+/* clang-format on */
+
 static const struct rtype rules[] = {
     {.type = "Microsoft.ManagedIdentity/userAssignedIdentities",
      .min_api = "2015-08-31",
@@ -1531,64 +1541,34 @@ static const struct rtype rules[] = {
      .validate = share_validate,
      .populate = share_populate},
     {.type = "Microsoft.Network/virtualNetworks",
-     .min_api = "2017-01-01",
+     NETWORK_RP,
      .flags = TRACKED | F_ETAG,
-     .put_create = 201,
-     .put_update = 200,
-     .put_lro = LRO_ASYNC,
-     .delete_lro = LRO_ASYNC,
-     .creating = "Updating",
-     .updating = "Updating",
      .required = req_location,
      .defaults = "{\"properties\":{\"subnets\":[],\"virtualNetworkPeerings\":[],"
                  "\"enableDdosProtection\":false}}",
      .populate = network_populate},
     {.type = "Microsoft.Network/virtualNetworks/subnets",
-     .min_api = "2017-01-01",
+     NETWORK_RP,
      .flags = F_ETAG | F_NOPATCH,
-     .put_create = 201,
-     .put_update = 200,
-     .put_lro = LRO_ASYNC,
-     .delete_lro = LRO_ASYNC,
-     .creating = "Updating",
-     .updating = "Updating",
      .inline_path = "properties.subnets",
      .defaults = "{\"properties\":{\"privateEndpointNetworkPolicies\":\"Disabled\","
                  "\"privateLinkServiceNetworkPolicies\":\"Enabled\"}}"},
     {.type = "Microsoft.Network/networkSecurityGroups",
-     .min_api = "2017-01-01",
+     NETWORK_RP,
      .flags = TRACKED | F_ETAG,
-     .put_create = 201,
-     .put_update = 200,
-     .put_lro = LRO_ASYNC,
-     .delete_lro = LRO_ASYNC,
-     .creating = "Updating",
-     .updating = "Updating",
      .required = req_location,
      .defaults = "{\"properties\":{\"securityRules\":[],\"flushConnection\":false}}",
      .populate = nsg_populate},
     {.type = "Microsoft.Network/publicIPAddresses",
-     .min_api = "2017-01-01",
+     NETWORK_RP,
      .flags = TRACKED | F_ETAG,
-     .put_create = 201,
-     .put_update = 200,
-     .put_lro = LRO_ASYNC,
-     .delete_lro = LRO_ASYNC,
-     .creating = "Updating",
-     .updating = "Updating",
      .required = req_location,
      .defaults = "{\"properties\":{\"publicIPAddressVersion\":\"IPv4\","
                  "\"idleTimeoutInMinutes\":4}}",
      .populate = pip_populate},
     {.type = "Microsoft.Network/loadBalancers",
-     .min_api = "2017-01-01",
+     NETWORK_RP,
      .flags = TRACKED | F_ETAG,
-     .put_create = 201,
-     .put_update = 200,
-     .put_lro = LRO_ASYNC,
-     .delete_lro = LRO_ASYNC,
-     .creating = "Updating",
-     .updating = "Updating",
      .required = req_location,
      .defaults = "{\"sku\":{\"name\":\"Basic\",\"tier\":\"Regional\"},\"properties\":{"
                  "\"frontendIPConfigurations\":[],\"backendAddressPools\":[],"
