@@ -10,8 +10,11 @@ curl python3"
 if [ "$mode" = test ]; then
     # the armsim conformance test drives the official Azure SDK for Python;
     # the armsim benchmark uses wrk; the Git source tests use the HTTPS test CA
-    # (openssl), known_hosts (ssh-keygen) and a loopback sshd
-    pkgs="$pkgs clang python3 python3-azure wrk openssl openssh-client openssh-server"
+    # (openssl), known_hosts (ssh-keygen) and a loopback sshd; the daemon's
+    # /metrics test runs promtool (prometheus); the clock-jump campaign runs
+    # under faketime; the fuzz targets link clang's libFuzzer runtime
+    pkgs="$pkgs clang python3 python3-azure wrk openssl openssh-client openssh-server
+prometheus faketime libclang-rt-14-dev"
 fi
 
 missing=""
