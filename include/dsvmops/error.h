@@ -29,6 +29,7 @@ enum {
     DSVM_EAUTH = -10,    /**< authentication was refused */
     DSVM_EREFUSED = -11, /**< refused by a safety guard */
     DSVM_EBUSY = -12,    /**< a lease or lock is held by someone else */
+    DSVM_ETIMEOUT = -13, /**< a wait ended before what it waited for */
 };
 
 /** Error classes: which subsystem produced the last error. */
