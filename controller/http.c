@@ -779,11 +779,28 @@ static const char *header_of(CURL *e, const char *name)
     return hd->value;
 }
 
+json_t *dsvm_http_parse_error_body(const char **code, const char **message, const char *body,
+                                   size_t len)
+{
+    json_t *doc = json_loadb(body, len, 0, NULL), *err;
+
+    *code = *message = NULL;
+    if (!json_is_object(doc))
+        return doc;
+    err = json_object_get(doc, "error");
+    if (json_is_object(err)) {
+        *code = json_string_value(json_object_get(err, "code"));
+        *message = json_string_value(json_object_get(err, "message"));
+    } else if (json_is_string(err)) {
+        *code = json_string_value(err);
+        *message = json_string_value(json_object_get(doc, "error_description"));
+    }
+    return doc;
+}
+
 /* Parse the ARM ({"error":{"code","message"}}) or OAuth error shapes. */
 static void parse_answer(answer *a, xfer *x, long status)
 {
-    json_t *err;
-
     memset(a, 0, sizeof(*a));
     a->request_id = header_of(x->easy, "x-ms-request-id");
     a->correlation_id = header_of(x->easy, "x-ms-correlation-request-id");
@@ -792,17 +809,7 @@ static void parse_answer(answer *a, xfer *x, long status)
      * 1,000-pool plan's CPU. */
     if (!x->resp || !x->resp_len || status < 400)
         return;
-    a->json = json_loadb(x->resp, x->resp_len, 0, NULL);
-    if (!json_is_object(a->json))
-        return;
-    err = json_object_get(a->json, "error");
-    if (json_is_object(err)) {
-        a->code = json_string_value(json_object_get(err, "code"));
-        a->message = json_string_value(json_object_get(err, "message"));
-    } else if (json_is_string(err)) {
-        a->code = json_string_value(err);
-        a->message = json_string_value(json_object_get(a->json, "error_description"));
-    }
+    a->json = dsvm_http_parse_error_body(&a->code, &a->message, x->resp, x->resp_len);
 }
 
 static char *summarize(xfer *x, long status, int curl_code, const answer *a)

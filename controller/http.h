@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "log.h"
 #include "ratelimit.h"
 
@@ -250,5 +252,15 @@ int dsvm_http_retryable(int curl_code, long status, const char *arm_code);
  * into a heap string; "" for tenant-scope URLs. Returns 0 or DSVM_ENOMEM.
  */
 int dsvm_http_subscription_of(char **out, const char *url);
+
+/**
+ * Parse the body of an error answer: ARM's {"error": {"code", "message"}}
+ * or OAuth's {"error": "code", "error_description": "..."}. Returns the
+ * document (the caller json_decref()s it; NULL when the body is not JSON)
+ * and sets `*code` and `*message` to strings borrowed from it, or NULL.
+ * Pure, so that tests/fuzz/fuzz_arm.c can drive it.
+ */
+json_t *dsvm_http_parse_error_body(const char **code, const char **message, const char *body,
+                                   size_t len);
 
 #endif

@@ -171,10 +171,20 @@ static void schedule_poll(lro *l, const dsvm_http_response *resp)
     submit_get(l, l->poll_url, delay, on_poll);
 }
 
-static const char *provisioning_state(json_t *j)
+json_t *dsvm_lro_parse_body(dsvm_lro_body *out, const char *body, size_t len, int monitor)
 {
-    return json_string_value(
-        json_object_get(json_object_get(j, "properties"), "provisioningState"));
+    json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL, *err;
+
+    memset(out, 0, sizeof(*out));
+    out->state = monitor ? json_string_value(json_object_get(j, "status"))
+                         : json_string_value(json_object_get(json_object_get(j, "properties"),
+                                                             "provisioningState"));
+    err = json_object_get(j, "error");
+    if (!json_is_object(err))
+        err = json_object_get(json_object_get(j, "properties"), "error");
+    out->error_code = json_string_value(json_object_get(err, "code"));
+    out->error_message = json_string_value(json_object_get(err, "message"));
+    return j;
 }
 
 static int is_state(const char *s, const char *want)
@@ -197,17 +207,13 @@ static void succeeded(lro *l, const dsvm_http_response *resp)
     finish(l, 0, "Succeeded", resp->status, resp->body, resp->body_len, NULL, NULL, NULL);
 }
 
-/* The operation ended Failed or Canceled; `j` is the monitor or resource body. */
-static void failed(lro *l, const dsvm_http_response *resp, json_t *j, const char *state)
+/* The operation ended Failed or Canceled; `b` is the monitor or resource body. */
+static void failed(lro *l, const dsvm_http_response *resp, const dsvm_lro_body *b,
+                   const char *state)
 {
-    json_t *err = json_object_get(j, "error");
-    const char *code, *message;
+    const char *code = b->error_code, *message = b->error_message;
     char *summary;
 
-    if (!json_is_object(err))
-        err = json_object_get(json_object_get(j, "properties"), "error");
-    code = json_string_value(json_object_get(err, "code"));
-    message = json_string_value(json_object_get(err, "message"));
     summary = dsvm_fmt("%s %s: the operation ended %s%s%s%s%s (after %d polls)", l->method,
                        l->safe_url, state, code ? ": " : "", code ? code : "", message ? ": " : "",
                        message ? message : "", l->polls);
@@ -219,6 +225,7 @@ static void failed(lro *l, const dsvm_http_response *resp, json_t *j, const char
 static void on_poll(const dsvm_http_response *resp, void *payload)
 {
     lro *l = payload;
+    dsvm_lro_body b;
     json_t *j = NULL;
     const char *state = NULL;
 
@@ -230,9 +237,8 @@ static void on_poll(const dsvm_http_response *resp, void *payload)
     switch (l->mode) {
     case POLL_ASYNC:
     case POLL_RESOURCE:
-        j = json_loadb(resp->body, resp->body_len, 0, NULL);
-        state = l->mode == POLL_ASYNC ? json_string_value(json_object_get(j, "status"))
-                                      : provisioning_state(j);
+        j = dsvm_lro_parse_body(&b, resp->body, resp->body_len, l->mode == POLL_ASYNC);
+        state = b.state;
         if (l->mode == POLL_RESOURCE && !state)
             state = "Succeeded"; /* no provisioningState: nothing is running */
         set_str(&l->last_status, state ? state : "(none)");
@@ -243,7 +249,7 @@ static void on_poll(const dsvm_http_response *resp, void *payload)
             else
                 succeeded(l, resp);
         } else if (is_state(state, "Failed") || is_state(state, "Canceled")) {
-            failed(l, resp, j, state);
+            failed(l, resp, &b, state);
         } else {
             schedule_poll(l, resp);
         }
@@ -275,7 +281,8 @@ static void on_initial(const dsvm_http_response *resp, void *payload)
 {
     lro *l = payload;
     const char *async, *location, *state;
-    json_t *j = NULL;
+    dsvm_lro_body b;
+    json_t *j;
 
     set_str(&l->request_id, resp->request_id);
     if (resp->error || resp->status >= 400) {
@@ -284,13 +291,12 @@ static void on_initial(const dsvm_http_response *resp, void *payload)
     }
     async = dsvm_http_response_header(resp, "Azure-AsyncOperation");
     location = dsvm_http_response_header(resp, "Location");
-    if (resp->body_len)
-        j = json_loadb(resp->body, resp->body_len, 0, NULL);
-    state = provisioning_state(j);
+    j = dsvm_lro_parse_body(&b, resp->body, resp->body_len, 0);
+    state = b.state;
     set_str(&l->last_status, state);
 
     if (is_state(state, "Failed") || is_state(state, "Canceled")) {
-        failed(l, resp, j, state);
+        failed(l, resp, &b, state);
         goto out;
     }
     if (resp->status == 202 || (state && !dsvm_lro_is_terminal(state)) ||

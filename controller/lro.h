@@ -65,4 +65,21 @@ int dsvm_lro_submit(dsvm_http *h, const dsvm_http_request *req, const dsvm_lro_o
  */
 int dsvm_lro_is_terminal(const char *state);
 
+/** What an LRO answer's body says; the strings are borrowed from its document. */
+typedef struct {
+    const char *state;         /**< the monitor's "status" or properties.provisioningState */
+    const char *error_code;    /**< code of "error" (else "properties.error"), or NULL */
+    const char *error_message; /**< its message, or NULL */
+} dsvm_lro_body;
+
+/**
+ * Parse an LRO answer's body: an Azure-AsyncOperation status monitor when
+ * `monitor` is 1 (its "status"), else the resource (its
+ * properties.provisioningState), and the ARM error of an operation that
+ * failed. Returns the document (the caller json_decref()s it; NULL when
+ * `len` is 0 or the body is not JSON) and fills `out`, whose fields are NULL
+ * when absent. Pure, so that tests/fuzz/fuzz_arm.c can drive it.
+ */
+json_t *dsvm_lro_parse_body(dsvm_lro_body *out, const char *body, size_t len, int monitor);
+
 #endif
