@@ -197,3 +197,30 @@ int dsvm_state_drift_open_list(dsvm_state *st, dsvm_state_drift_cb cb, void *pay
 {
     return st->ops->drift_open_list(st->impl, cb, payload);
 }
+
+int dsvm_state_outbox_add(dsvm_state *st, int64_t *out_id, int sink, const char *sink_kind,
+                          const char *event_json)
+{
+    return st->ops->outbox_add(st->impl, out_id, sink, sink_kind, event_json);
+}
+
+int dsvm_state_outbox_due(dsvm_state *st, int64_t now_ms, int limit, dsvm_state_outbox_cb cb,
+                          void *payload)
+{
+    return st->ops->outbox_due(st->impl, now_ms, limit, cb, payload);
+}
+
+int dsvm_state_outbox_pending(dsvm_state *st, int64_t *out_count, int64_t *out_next_ms)
+{
+    return st->ops->outbox_pending(st->impl, out_count, out_next_ms);
+}
+
+int dsvm_state_outbox_delete(dsvm_state *st, int64_t id)
+{
+    return st->ops->outbox_delete(st->impl, id);
+}
+
+int dsvm_state_outbox_failed(dsvm_state *st, int64_t id, int64_t next_attempt_ms, const char *error)
+{
+    return st->ops->outbox_failed(st->impl, id, next_attempt_ms, error);
+}

@@ -3,8 +3,8 @@
  *
  * Runs and their outcomes, the write journal (intent before each write,
  * outcome after), fingerprints of write-only fields, ownership of
- * untaggable resources, drift episodes, and the one-writer lease of a
- * target. It is a journal and a cache, never the source of truth.
+ * untaggable resources, drift episodes, the outbox of alert deliveries
+ * (controller/alert.h), and the one-writer lease of a target. It is a journal and a cache, never the source of truth.
  *
  * Every function goes through a backend table (dsvm_state_ops), so that a
  * PostgreSQL backend can be added behind the same calls. Today the only
@@ -53,9 +53,22 @@ typedef struct {
     int64_t resolved_ms; /**< 0 while open */
 } dsvm_state_drift;
 
+/** An alert delivery in the outbox. Strings are borrowed for the callback. */
+typedef struct {
+    int64_t id;
+    int sink;                /**< index of the sink in the configuration's alerts */
+    const char *sink_kind;   /**< "webhook", "slack" or "teams", as when it was queued */
+    const char *event;       /**< the event, JSON text */
+    int attempts;            /**< failed attempts so far */
+    int64_t created_ms;      /**< when it was queued */
+    int64_t next_attempt_ms; /**< not to be tried before this time */
+    const char *last_error;  /**< "" or e.g. "HTTP 500" (never a URL) */
+} dsvm_state_outbox_entry;
+
 typedef int (*dsvm_state_run_cb)(const dsvm_state_run *run, void *payload);
 typedef int (*dsvm_state_entry_cb)(const dsvm_state_entry *entry, void *payload);
 typedef int (*dsvm_state_drift_cb)(const dsvm_state_drift *episode, void *payload);
+typedef int (*dsvm_state_outbox_cb)(const dsvm_state_outbox_entry *entry, void *payload);
 
 /**
  * Open (creating when absent, mode 0600) the state store at `path` and
@@ -165,5 +178,38 @@ int dsvm_state_drift_resolve(dsvm_state *st, int *out_resolved, const char *reso
 
 /** Call `cb` for each open drift episode. */
 int dsvm_state_drift_open_list(dsvm_state *st, dsvm_state_drift_cb cb, void *payload);
+
+/**
+ * Queue an alert delivery of `event_json` to sink number `sink` (of kind
+ * `sink_kind`), due now. Only the index is stored, never the sink's URL
+ * or secret. `out_id` (may be NULL) gets the delivery's ID.
+ */
+int dsvm_state_outbox_add(dsvm_state *st, int64_t *out_id, int sink, const char *sink_kind,
+                          const char *event_json);
+
+/**
+ * Call `cb` for at most `limit` deliveries (0: all) due at `now_ms`
+ * (next_attempt_ms <= now_ms), earliest due first; stops when cb returns
+ * non-zero.
+ */
+int dsvm_state_outbox_due(dsvm_state *st, int64_t now_ms, int limit, dsvm_state_outbox_cb cb,
+                          void *payload);
+
+/**
+ * Count the deliveries in the outbox into `*out_count`, and put the
+ * earliest next_attempt_ms in `*out_next_ms` (may be NULL; 0 when empty).
+ */
+int dsvm_state_outbox_pending(dsvm_state *st, int64_t *out_count, int64_t *out_next_ms);
+
+/** Remove a delivery: it was made, or given up. Harmless when it is gone. */
+int dsvm_state_outbox_delete(dsvm_state *st, int64_t id);
+
+/**
+ * Note a failed attempt: attempts + 1, the next attempt not before
+ * `next_attempt_ms`, and `error` (status or transport error; the caller
+ * keeps URLs out of it).
+ */
+int dsvm_state_outbox_failed(dsvm_state *st, int64_t id, int64_t next_attempt_ms,
+                             const char *error);
 
 #endif

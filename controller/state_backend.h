@@ -42,6 +42,13 @@ typedef struct dsvm_state_ops {
                       const char *fields_json);
     int (*drift_resolve)(void *impl, int *out_resolved, const char *resource_id);
     int (*drift_open_list)(void *impl, dsvm_state_drift_cb cb, void *payload);
+    int (*outbox_add)(void *impl, int64_t *out_id, int sink, const char *sink_kind,
+                      const char *event_json);
+    int (*outbox_due)(void *impl, int64_t now_ms, int limit, dsvm_state_outbox_cb cb,
+                      void *payload);
+    int (*outbox_pending)(void *impl, int64_t *out_count, int64_t *out_next_ms);
+    int (*outbox_delete)(void *impl, int64_t id);
+    int (*outbox_failed)(void *impl, int64_t id, int64_t next_attempt_ms, const char *error);
 } dsvm_state_ops;
 
 extern const dsvm_state_ops dsvm_state_sqlite_ops;

@@ -65,6 +65,13 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX drift_open ON drift_episodes(resource_id) WHERE resolved_ms = 0;"
     "CREATE TABLE leases(target TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL,"
     " acquired_ms INTEGER NOT NULL);",
+    /* 2: the alert outbox (controller/alert.h). A delivery names its sink by
+     * index and kind; the sink's URL and secret are never stored. */
+    "CREATE TABLE alert_outbox(id INTEGER PRIMARY KEY, sink INTEGER NOT NULL,"
+    " sink_kind TEXT NOT NULL, event TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX alert_outbox_due ON alert_outbox(next_attempt_ms);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -695,6 +702,89 @@ static int sq_drift_open_list(void *impl, dsvm_state_drift_cb cb, void *payload)
     return step == SQLITE_DONE ? 0 : db_error(s, "list drift episodes");
 }
 
+static int sq_outbox_add(void *impl, int64_t *out_id, int sink, const char *sink_kind,
+                         const char *event_json)
+{
+    sqlite_state *s = impl;
+    int64_t now = now_ms();
+    int rc = run(s, "queue alert",
+                 "INSERT INTO alert_outbox(sink, sink_kind, event, created_ms, next_attempt_ms)"
+                 " VALUES(?1, ?2, ?3, ?4, ?4)",
+                 "ittI", sink, sink_kind, event_json, now);
+
+    if (rc == 0 && out_id)
+        *out_id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+static int sq_outbox_due(void *impl, int64_t now, int limit, dsvm_state_outbox_cb cb, void *payload)
+{
+    sqlite_state *s = impl;
+    sqlite3_stmt *st;
+    int rc = prepare(s, &st,
+                     "SELECT id, sink, sink_kind, event, attempts, created_ms, next_attempt_ms,"
+                     " last_error FROM alert_outbox WHERE next_attempt_ms <= ?1"
+                     " ORDER BY next_attempt_ms, id LIMIT ?2");
+    int step;
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        dsvm_state_outbox_entry e = {
+            .id = sqlite3_column_int64(st, 0),
+            .sink = sqlite3_column_int(st, 1),
+            .sink_kind = col_text(st, 2),
+            .event = col_text(st, 3),
+            .attempts = sqlite3_column_int(st, 4),
+            .created_ms = sqlite3_column_int64(st, 5),
+            .next_attempt_ms = sqlite3_column_int64(st, 6),
+            .last_error = col_text(st, 7),
+        };
+
+        if (cb(&e, payload) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : db_error(s, "list due alerts");
+}
+
+static int sq_outbox_pending(void *impl, int64_t *out_count, int64_t *out_next_ms)
+{
+    sqlite_state *s = impl;
+    sqlite3_stmt *st;
+    int rc =
+        prepare(s, &st, "SELECT count(*), coalesce(min(next_attempt_ms), 0) FROM alert_outbox");
+
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_error(s, "count pending alerts");
+    } else {
+        *out_count = sqlite3_column_int64(st, 0);
+        if (out_next_ms)
+            *out_next_ms = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_outbox_delete(void *impl, int64_t id)
+{
+    return run(impl, "remove alert", "DELETE FROM alert_outbox WHERE id = ?1", "I", id);
+}
+
+static int sq_outbox_failed(void *impl, int64_t id, int64_t next_attempt_ms, const char *error)
+{
+    return run(impl, "note failed alert",
+               "UPDATE alert_outbox SET attempts = attempts + 1, next_attempt_ms = ?1,"
+               " last_error = ?2 WHERE id = ?3",
+               "ItI", next_attempt_ms, error, id);
+}
+
 const dsvm_state_ops dsvm_state_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -719,4 +809,9 @@ const dsvm_state_ops dsvm_state_sqlite_ops = {
     .drift_seen = sq_drift_seen,
     .drift_resolve = sq_drift_resolve,
     .drift_open_list = sq_drift_open_list,
+    .outbox_add = sq_outbox_add,
+    .outbox_due = sq_outbox_due,
+    .outbox_pending = sq_outbox_pending,
+    .outbox_delete = sq_outbox_delete,
+    .outbox_failed = sq_outbox_failed,
 };

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -69,7 +70,7 @@ static void state_open_creates_private_wal_file(void **state)
 
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
-    assert_int_equal(dsvm_state_schema_version(st), 1);
+    assert_int_equal(dsvm_state_schema_version(st), 2);
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
@@ -391,6 +392,158 @@ static void open_reports_unwritable_path(void **state)
     dsvm_state_close(NULL);
 }
 
+typedef struct {
+    int n;
+    dsvm_state_outbox_entry e[8];
+    char text[8][3][128]; /* sink_kind, event, last_error */
+} outbox_rows;
+
+static int collect_outbox(const dsvm_state_outbox_entry *e, void *payload)
+{
+    outbox_rows *r = payload;
+
+    r->e[r->n] = *e;
+    snprintf(r->text[r->n][0], sizeof(r->text[0][0]), "%s", e->sink_kind);
+    snprintf(r->text[r->n][1], sizeof(r->text[0][1]), "%s", e->event);
+    snprintf(r->text[r->n][2], sizeof(r->text[0][2]), "%s", e->last_error);
+    r->n++;
+    return r->n >= 8;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Two deliveries are queued due now; a failure pushes one back with its
+ * error and attempt count; deleting both empties the outbox. */
+static void outbox_queues_fails_and_deletes(void **state)
+{
+    fixture *f = *state;
+    dsvm_state *st = open_ok(f->path);
+    int64_t a = 0, b = 0, count = -1, next = -1, before = wall_ms(), later;
+    outbox_rows r = {0};
+
+    assert_int_equal(dsvm_state_outbox_pending(st, &count, &next), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(next, 0);
+    assert_int_equal(dsvm_state_outbox_add(st, &a, 0, "webhook", "{\"event\":\"drift.opened\"}"),
+                     0);
+    assert_int_equal(dsvm_state_outbox_add(st, &b, 2, "slack", "{\"event\":\"drift.opened\"}"), 0);
+    assert_true(b > a);
+    assert_int_equal(dsvm_state_outbox_pending(st, &count, &next), 0);
+    assert_int_equal(count, 2);
+    assert_true(next >= before && next <= wall_ms());
+
+    assert_int_equal(dsvm_state_outbox_due(st, wall_ms(), 0, collect_outbox, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.e[0].id, a);
+    assert_int_equal(r.e[0].sink, 0);
+    assert_string_equal(r.text[0][0], "webhook");
+    assert_string_equal(r.text[0][1], "{\"event\":\"drift.opened\"}");
+    assert_int_equal(r.e[0].attempts, 0);
+    assert_string_equal(r.text[0][2], "");
+    assert_int_equal(r.e[1].sink, 2);
+    assert_string_equal(r.text[1][0], "slack");
+    assert_true(r.e[1].created_ms >= before);
+
+    later = wall_ms() + 60000;
+    assert_int_equal(dsvm_state_outbox_failed(st, a, later, "HTTP 500"), 0);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(dsvm_state_outbox_due(st, wall_ms(), 0, collect_outbox, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.e[0].id, b);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(dsvm_state_outbox_due(st, later, 1, collect_outbox, &r), 0);
+    assert_int_equal(r.n, 1); /* the limit holds; b is due earlier */
+    assert_int_equal(r.e[0].id, b);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(dsvm_state_outbox_due(st, later, 0, collect_outbox, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.e[1].id, a);
+    assert_int_equal(r.e[1].attempts, 1);
+    assert_int_equal(r.e[1].next_attempt_ms, later);
+    assert_string_equal(r.text[1][2], "HTTP 500");
+
+    assert_int_equal(dsvm_state_outbox_delete(st, b), 0);
+    assert_int_equal(dsvm_state_outbox_pending(st, &count, &next), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(next, later);
+    assert_int_equal(dsvm_state_outbox_delete(st, a), 0);
+    assert_int_equal(dsvm_state_outbox_delete(st, a), 0);
+    assert_int_equal(dsvm_state_outbox_pending(st, &count, NULL), 0);
+    assert_int_equal(count, 0);
+    dsvm_state_close(st);
+}
+
+/* A delivery queued by a child that is then killed with SIGKILL is in the
+ * outbox for the next process, on a second connection opened meanwhile. */
+static void outbox_survives_kill_9_and_is_seen_by_second_connection(void **state)
+{
+    fixture *f = *state;
+    dsvm_state *reader = open_ok(f->path), *st;
+    outbox_rows r = {0};
+    int64_t count = 0;
+    int status;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dsvm_state *child = NULL;
+
+        if (dsvm_state_open(&child, f->path) != 0 ||
+            dsvm_state_outbox_add(child, NULL, 1, "teams", "{\"event\":\"apply.failed\"}") != 0)
+            _exit(1);
+        raise(SIGKILL);
+        _exit(2);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(dsvm_state_outbox_pending(reader, &count, NULL), 0);
+    assert_int_equal(count, 1);
+    dsvm_state_close(reader);
+    st = open_ok(f->path);
+    assert_int_equal(dsvm_state_outbox_due(st, wall_ms(), 0, collect_outbox, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.e[0].sink, 1);
+    assert_string_equal(r.text[0][0], "teams");
+    assert_string_equal(r.text[0][1], "{\"event\":\"apply.failed\"}");
+    dsvm_state_close(st);
+}
+
+/* A store made by schema 1 (before the outbox) is migrated on open and
+ * keeps its history. */
+static void schema_1_store_gains_outbox_and_keeps_runs(void **state)
+{
+    fixture *f = *state;
+    dsvm_state *st = open_ok(f->path);
+    int64_t run = 0, count = -1;
+    collected c = {0};
+    sqlite3 *db;
+
+    assert_int_equal(dsvm_state_run_begin(st, &run, "apply", "sub-1", "abc"), 0);
+    dsvm_state_close(st);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP INDEX alert_outbox_due; DROP TABLE alert_outbox;"
+                                  " PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    st = open_ok(f->path);
+    assert_int_equal(dsvm_state_schema_version(st), 2);
+    assert_int_equal(dsvm_state_runs_list(st, 10, collect_run, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.ids[0], run);
+    assert_int_equal(dsvm_state_outbox_add(st, NULL, 0, "webhook", "{}"), 0);
+    assert_int_equal(dsvm_state_outbox_pending(st, &count, NULL), 0);
+    assert_int_equal(count, 1);
+    dsvm_state_close(st);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -407,6 +560,9 @@ int main(void)
         T(ownership_round_trips_case_insensitively),
         T(ownership_lists_per_instance),
         T(drift_episode_opens_once_and_resolves),
+        T(outbox_queues_fails_and_deletes),
+        T(outbox_survives_kill_9_and_is_seen_by_second_connection),
+        T(schema_1_store_gains_outbox_and_keeps_runs),
         cmocka_unit_test(open_reports_unwritable_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
