@@ -892,7 +892,7 @@ static void fail_waiting(dsvm_http *h, xfer *x, int error, const char *why)
     msg = malloc((size_t)n + 1);
     if (msg)
         snprintf(msg, (size_t)n + 1, "%s %s: %s", x->method, x->safe_url, why);
-    dsvm_log_write(h->opts.log, DSVM_LOG_ERROR, "%s", msg ? msg : why);
+    dsvm_log_write(h->opts.log, DSVM_LEVEL_ERROR, "%s", msg ? msg : why);
     complete(h, x, error, msg ? msg : why, 0, NULL);
     free(msg);
 }
@@ -1055,7 +1055,7 @@ static void finish_attempt(dsvm_http *h, xfer *x, CURLcode cc)
 
     if (status == 401 && x->token && !x->auth_retried && h->has_auth) {
         /* one fresh token, once; not counted as an attempt */
-        dsvm_log_write(h->opts.log, DSVM_LOG_WARN, "%s; fetching a new token and retrying once",
+        dsvm_log_write(h->opts.log, DSVM_LEVEL_WARN, "%s; fetching a new token and retrying once",
                        summary ? summary : "401");
         h->auth.refused(x->audience, x->token, h->auth.payload);
         x->auth_retried = 1;
@@ -1090,7 +1090,7 @@ static void finish_attempt(dsvm_http *h, xfer *x, CURLcode cc)
                              : dsvm_http_backoff_ms(x->attempts - 1, h->opts.backoff_base_ms,
                                                     h->opts.backoff_max_ms, next_random(h));
     h->stats.retries++;
-    dsvm_log_write(h->opts.log, DSVM_LOG_WARN, "%s; retry %d in %lld ms",
+    dsvm_log_write(h->opts.log, DSVM_LEVEL_WARN, "%s; retry %d in %lld ms",
                    summary ? summary : x->safe_url, x->attempts, (long long)delay);
 requeue:
     json_decref(a.json);
@@ -1102,10 +1102,10 @@ requeue:
 
 final:
     if (cc != CURLE_OK || status >= 400) {
-        dsvm_log_level lvl = DSVM_LOG_ERROR;
+        dsvm_log_level lvl = DSVM_LEVEL_ERROR;
 
         if (status == 404 && ((x->flags & DSVM_HTTP_EXPECT_404) || !strcmp(x->method, "HEAD")))
-            lvl = DSVM_LOG_DEBUG;
+            lvl = DSVM_LEVEL_DEBUG;
         dsvm_log_write(h->opts.log, lvl, "%s%s", summary ? summary : x->safe_url,
                        x->attempts > 1 ? " (after retries)" : "");
     }
@@ -1132,7 +1132,7 @@ int dsvm_http_run(dsvm_http *h)
                 complete(h, x, DSVM_ERROR, "cancelled: shutting down", 0, NULL);
                 n++;
             }
-            dsvm_log_write(h->opts.log, DSVM_LOG_WARN,
+            dsvm_log_write(h->opts.log, DSVM_LEVEL_WARN,
                            "shutting down: %d queued requests cancelled, %d on the wire finish", n,
                            h->running);
         }

@@ -64,7 +64,7 @@ int dsvm_log_level_parse(dsvm_log_level *out, const char *word)
 
 void dsvm_log_vwrite(dsvm_log *log, dsvm_log_level level, const char *fmt, va_list ap)
 {
-    dsvm_log_level min = log ? log->min_level : DSVM_LOG_INFO;
+    dsvm_log_level min = log ? log->min_level : DSVM_LEVEL_INFO;
     struct timespec ts;
     struct tm tm;
     char stamp[32], head[64];
@@ -73,7 +73,7 @@ void dsvm_log_vwrite(dsvm_log *log, dsvm_log_level level, const char *fmt, va_li
     size_t prefix;
     int n;
 
-    if (level < min || level > DSVM_LOG_ERROR)
+    if (level < min || level > DSVM_LEVEL_ERROR)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);

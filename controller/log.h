@@ -13,10 +13,10 @@
 #include <stdio.h>
 
 typedef enum {
-    DSVM_LOG_DEBUG = 0,
-    DSVM_LOG_INFO = 1,
-    DSVM_LOG_WARN = 2,
-    DSVM_LOG_ERROR = 3,
+    DSVM_LEVEL_DEBUG = 0,
+    DSVM_LEVEL_INFO = 1,
+    DSVM_LEVEL_WARN = 2,
+    DSVM_LEVEL_ERROR = 3,
 } dsvm_log_level;
 
 /**

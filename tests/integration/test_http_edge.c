@@ -257,9 +257,9 @@ static int setup(void **state)
         return -1;
     info = MHD_get_daemon_info(w->srv.d, MHD_DAEMON_INFO_BIND_PORT);
     snprintf(w->srv.base, sizeof(w->srv.base), "http://127.0.0.1:%u", (unsigned)info->port);
-    if (dsvm_log_new(&w->log, DSVM_LOG_DEBUG) < 0)
+    if (dsvm_log_new(&w->log, DSVM_LEVEL_DEBUG) < 0)
         return -1;
-    dsvm_log_set_level(w->log, DSVM_LOG_INFO);
+    dsvm_log_set_level(w->log, DSVM_LEVEL_INFO);
     dsvm_log_set_sink(w->log, capture, w);
     dsvm_http_options_init(&o);
     o.backoff_base_ms = 10;

@@ -84,7 +84,7 @@ static void world_start(world *w, const char *const *args, const dsvm_http_optio
     dsvm_http_options d;
 
     assert_int_equal(armsim_start(&w->sim, args), 0);
-    assert_int_equal(dsvm_log_new(&w->log, DSVM_LOG_DEBUG), 0);
+    assert_int_equal(dsvm_log_new(&w->log, DSVM_LEVEL_DEBUG), 0);
     dsvm_log_set_sink(w->log, capture, w);
     if (!o) {
         test_options(&d, w);
