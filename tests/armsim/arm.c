@@ -1049,6 +1049,8 @@ out:
         resp_header(r, "x-ms-correlation-request-id", "%s", corr);
     }
     stats_count(c, rq->method, k.type, r->reset ? 0 : r->status, poll);
+    if (!poll && strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0)
+        stats_count_write(c, rq->method, rq->path, r->reset ? 0 : r->status);
     json_decref(k.body);
     free(k.type);
     free(k.key);

@@ -124,6 +124,7 @@ struct ctx {
     json_t *stats;
     json_t *token_stats;
     json_t *kv_stats;
+    json_t *writes; /* accepted-or-not ARM writes: {method, path, status}, for /_armsim/writes */
     unsigned char key[32]; /* token signing key */
     char *tok_cache;       /* the last bearer token that passed, with its claims */
     char *tok_appid;
@@ -190,6 +191,7 @@ int fault_match(struct ctx *c, const char *method, const char *type, const char 
 void stats_count(struct ctx *c, const char *method, const char *type, int status, int lro_poll);
 void stats_count_token(struct ctx *c, int status);
 void stats_count_kv(struct ctx *c, const char *method, int status);
+void stats_count_write(struct ctx *c, const char *method, const char *path, int status);
 void stats_reset(struct ctx *c);
 int throttle_take(struct ctx *c, const char *sub, const char *method, struct resp *r);
 int throttle_parse(struct ctx *c, const char *spec);

@@ -284,11 +284,22 @@ void stats_count_kv(struct ctx *c, const char *method, int status)
     bump(json_object_get(c->kv_stats, "by_status"), code);
 }
 
+/* The log of ARM writes (every verb but GET and HEAD, LRO polls aside), in arrival order; a
+ * test compares it with the client's own record. Capped so that long runs stay small. */
+void stats_count_write(struct ctx *c, const char *method, const char *path, int status)
+{
+    if (json_array_size(c->writes) < 200000)
+        json_array_append_new(c->writes, json_pack("{s:s,s:s,s:i}", "method", method, "path",
+                                                   path, "status", status));
+}
+
 void stats_reset(struct ctx *c)
 {
     json_decref(c->stats);
     json_decref(c->token_stats);
     json_decref(c->kv_stats);
+    json_decref(c->writes);
+    c->writes = json_array();
     c->stats = json_pack("{s:i,s:{},s:{},s:{},s:i,s:i}", "total", 0, "by_verb", "by_status",
                          "by_type", "lro_polls", 0, "throttled", 0);
     c->token_stats = json_pack("{s:i,s:{}}", "total", 0, "by_status");
@@ -315,6 +326,10 @@ void control_handle(struct ctx *c, struct req *rq, struct resp *r)
         resp_json(r, 200,
                   json_pack("{s:O,s:O,s:O}", "requests", c->stats, "token_requests", c->token_stats,
                             "keyvault_requests", c->kv_stats));
+        return;
+    }
+    if (strcmp(p, "writes") == 0 && strcmp(rq->method, "GET") == 0) {
+        resp_json(r, 200, json_pack("{s:O}", "writes", c->writes));
         return;
     }
     if (strcmp(p, "stats/reset") == 0 && strcmp(rq->method, "POST") == 0) {
@@ -346,6 +361,6 @@ void control_handle(struct ctx *c, struct req *rq, struct resp *r)
         }
     }
     resp_error(r, 404, "NotFound",
-               "armsim control endpoints: GET /_armsim/stats, POST /_armsim/stats/reset, "
-               "GET|POST|DELETE /_armsim/faults");
+               "armsim control endpoints: GET /_armsim/stats, GET /_armsim/writes, "
+               "POST /_armsim/stats/reset, GET|POST|DELETE /_armsim/faults");
 }

@@ -105,6 +105,7 @@ static void ctx_free(struct ctx *c)
     json_decref(c->stats);
     json_decref(c->token_stats);
     json_decref(c->kv_stats);
+    json_decref(c->writes);
     free(c->base_url);
     free(c->tok_cache);
     free(c->tok_appid);
