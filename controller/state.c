@@ -215,6 +215,11 @@ int dsvm_state_outbox_pending(dsvm_state *st, int64_t *out_count, int64_t *out_n
     return st->ops->outbox_pending(st->impl, out_count, out_next_ms);
 }
 
+int dsvm_state_outbox_retry_now(dsvm_state *st)
+{
+    return st->ops->outbox_retry_now(st->impl);
+}
+
 int dsvm_state_outbox_delete(dsvm_state *st, int64_t id)
 {
     return st->ops->outbox_delete(st->impl, id);

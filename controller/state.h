@@ -201,6 +201,12 @@ int dsvm_state_outbox_due(dsvm_state *st, int64_t now_ms, int limit, dsvm_state_
  */
 int dsvm_state_outbox_pending(dsvm_state *st, int64_t *out_count, int64_t *out_next_ms);
 
+/**
+ * Make every delivery due now that waits for a later attempt (on start,
+ * deliveries left by an earlier process are sent at once).
+ */
+int dsvm_state_outbox_retry_now(dsvm_state *st);
+
 /** Remove a delivery: it was made, or given up. Harmless when it is gone. */
 int dsvm_state_outbox_delete(dsvm_state *st, int64_t id);
 

@@ -47,6 +47,7 @@ typedef struct dsvm_state_ops {
     int (*outbox_due)(void *impl, int64_t now_ms, int limit, dsvm_state_outbox_cb cb,
                       void *payload);
     int (*outbox_pending)(void *impl, int64_t *out_count, int64_t *out_next_ms);
+    int (*outbox_retry_now)(void *impl);
     int (*outbox_delete)(void *impl, int64_t id);
     int (*outbox_failed)(void *impl, int64_t id, int64_t next_attempt_ms, const char *error);
 } dsvm_state_ops;

@@ -772,6 +772,14 @@ static int sq_outbox_pending(void *impl, int64_t *out_count, int64_t *out_next_m
     return rc;
 }
 
+static int sq_outbox_retry_now(void *impl)
+{
+    return run(impl, "make alerts due",
+               "UPDATE alert_outbox SET next_attempt_ms = ?1"
+               " WHERE next_attempt_ms > ?1",
+               "I", now_ms());
+}
+
 static int sq_outbox_delete(void *impl, int64_t id)
 {
     return run(impl, "remove alert", "DELETE FROM alert_outbox WHERE id = ?1", "I", id);
@@ -812,6 +820,7 @@ const dsvm_state_ops dsvm_state_sqlite_ops = {
     .outbox_add = sq_outbox_add,
     .outbox_due = sq_outbox_due,
     .outbox_pending = sq_outbox_pending,
+    .outbox_retry_now = sq_outbox_retry_now,
     .outbox_delete = sq_outbox_delete,
     .outbox_failed = sq_outbox_failed,
 };

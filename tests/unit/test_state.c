@@ -472,6 +472,13 @@ static void outbox_queues_fails_and_deletes(void **state)
     assert_int_equal(dsvm_state_outbox_pending(st, &count, &next), 0);
     assert_int_equal(count, 1);
     assert_int_equal(next, later);
+    assert_int_equal(dsvm_state_outbox_retry_now(st), 0);
+    assert_int_equal(dsvm_state_outbox_pending(st, &count, &next), 0);
+    assert_true(next < later && next <= wall_ms());
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(dsvm_state_outbox_due(st, wall_ms(), 0, collect_outbox, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.e[0].attempts, 1); /* made due, not reset */
     assert_int_equal(dsvm_state_outbox_delete(st, a), 0);
     assert_int_equal(dsvm_state_outbox_delete(st, a), 0);
     assert_int_equal(dsvm_state_outbox_pending(st, &count, NULL), 0);
