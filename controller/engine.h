@@ -32,6 +32,24 @@ struct dsvm_engine {
     char *commit;     /* owned copy of opts.commit */
 };
 
+/**
+ * Expand the loaded repository (e->repo) through the provider into
+ * e->resources and build e->graph. dsvm_engine_load() is dsvm_repo_load()
+ * followed by this; benchmarks call the two apart to time them.
+ * Returns 0 or DSVM_E* with dsvm_error_last() set.
+ */
+int dsvm_engine_expand(dsvm_engine *e);
+
+/**
+ * Take one answer to a read: the provider classifies it, and the items of
+ * a successful list page (or a single resource) go into live state.
+ * `*out_next` gets a malloc'd nextLink to follow, or NULL. Returns the
+ * DSVM_ANSWER_* class, or a negative DSVM_E* code (then `*out_next` is
+ * untouched).
+ */
+int dsvm_engine_take_answer(dsvm_engine *e, char **out_next, const char *request_json, int status,
+                            const char *body, size_t body_len);
+
 /** A lower-cased copy of `s` (malloc'd), or NULL. */
 char *dsvm_engine_lower(const char *s);
 

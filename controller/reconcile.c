@@ -247,14 +247,18 @@ static json_t *objects_json(const dsvm_repo *repo)
 
 int dsvm_engine_load(dsvm_engine *e, dsvm_diags *diags)
 {
+    int rc = dsvm_repo_load(&e->repo, e->opts.source_dir, NULL, diags);
+
+    return rc < 0 ? rc : dsvm_engine_expand(e);
+}
+
+int dsvm_engine_expand(dsvm_engine *e)
+{
     json_t *objects = NULL, *context = NULL;
     char *objects_text = NULL, *context_text = NULL, *expanded = NULL;
     json_error_t jerr;
     int rc;
 
-    rc = dsvm_repo_load(&e->repo, e->opts.source_dir, NULL, diags);
-    if (rc < 0)
-        return rc;
     objects = objects_json(e->repo);
     context = json_pack("{s:s,s:s,s:s?}", "subscription", e->subscription, "instance",
                         e->opts.instance, "tenant", e->cfg->target.tenant.value);
@@ -336,22 +340,15 @@ static void take_item(dsvm_engine *e, json_t *item)
         dsvm_engine_live_put(e, id, json_incref(item));
 }
 
-static void on_read(const dsvm_http_response *resp, void *payload)
+int dsvm_engine_take_answer(dsvm_engine *e, char **out_next, const char *request_json, int status,
+                            const char *body, size_t body_len)
 {
-    read_ctx *rc = payload;
-    dsvm_engine *e = rc->e;
-    char *doc = NULL;
-    int klass = DSVM_ANSWER_FATAL;
+    char *doc = NULL, *next_copy = NULL;
+    int klass = DSVM_ANSWER_FATAL, rc;
 
-    if (resp->error) {
-        note_read_error(e, "reading live state", resp->message ? resp->message : "failed");
-        goto out;
-    }
-    if (dsvm_plugin_classify(&klass, &doc, e->plugin, rc->request, (int)resp->status, resp->body,
-                             resp->body_len) < 0) {
-        note_read_error(e, "classifying an answer", dsvm_error_last()->message);
-        goto out;
-    }
+    rc = dsvm_plugin_classify(&klass, &doc, e->plugin, request_json, status, body, body_len);
+    if (rc < 0)
+        return rc;
     if (klass == DSVM_ANSWER_OK) {
         json_t *page = doc ? json_loads(doc, 0, NULL) : NULL;
         const char *items_at = json_string_value(json_object_get(page, "itemsAt"));
@@ -362,7 +359,7 @@ static void on_read(const dsvm_http_response *resp, void *payload)
         /* the provider either copied the page out, or said where it is in
          * the answer; then the answer is parsed here, once */
         if (!items && (items_at || !page)) {
-            answer = json_loadb(resp->body, resp->body_len, 0, NULL);
+            answer = json_loadb(body, body_len, 0, NULL);
             items = items_at ? json_object_get(answer, items_at) : NULL;
         }
         next = items_at ? json_object_get(answer, next_at ? next_at : "nextLink")
@@ -370,19 +367,45 @@ static void on_read(const dsvm_http_response *resp, void *payload)
         if (json_is_array(items)) {
             json_array_foreach(items, i, item) take_item(e, item);
             if (json_is_string(next) && *json_string_value(next) &&
-                submit_read(e, json_string_value(next), rc->request) < 0)
-                note_read_error(e, "following nextLink", dsvm_error_last()->message);
+                !(next_copy = strdup(json_string_value(next))))
+                rc = dsvm_error_oom();
         } else if (json_is_object(answer)) {
             take_item(e, answer);
         }
         json_decref(answer);
         json_decref(page);
+    }
+    free(doc);
+    if (rc < 0)
+        return rc;
+    *out_next = next_copy;
+    return klass;
+}
+
+static void on_read(const dsvm_http_response *resp, void *payload)
+{
+    read_ctx *rc = payload;
+    dsvm_engine *e = rc->e;
+    char *next = NULL;
+    int klass;
+
+    if (resp->error) {
+        note_read_error(e, "reading live state", resp->message ? resp->message : "failed");
+        goto out;
+    }
+    klass = dsvm_engine_take_answer(e, &next, rc->request, (int)resp->status, resp->body,
+                                    resp->body_len);
+    if (klass < 0) {
+        note_read_error(e, "classifying an answer", dsvm_error_last()->message);
+    } else if (klass == DSVM_ANSWER_OK) {
+        if (next && submit_read(e, next, rc->request) < 0)
+            note_read_error(e, "following nextLink", dsvm_error_last()->message);
     } else if (klass != DSVM_ANSWER_ABSENT) {
         note_read_error(e, "reading live state",
                         resp->message ? resp->message : "unexpected answer");
     }
+    free(next);
 out:
-    free(doc);
     free(rc->request);
     free(rc);
 }
