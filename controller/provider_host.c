@@ -257,6 +257,49 @@ int dsvm_plugin_expand(char **out, dsvm_plugin *plugin, const char *context_json
     return finish(out, plugin, "expand", rc, &buf);
 }
 
+int dsvm_plugin_expand_tree(json_t **out, dsvm_plugin *plugin, const json_t *context,
+                            const json_t *objects)
+{
+    const dsvm_provider *pr = plugin->provider;
+    char *context_text = NULL, *objects_text = NULL, *text = NULL;
+    json_t *res = NULL;
+    json_error_t jerr;
+    dsvm_buf buf = {0};
+    int rc;
+
+    if (pr->version >= 2 && pr->expand_tree && pr->jansson_major == JANSSON_MAJOR_VERSION) {
+        rc = pr->expand_tree(pr->ctx, context, objects, &res, &buf);
+        if (rc < 0 || !json_is_array(res)) {
+            json_decref(res);
+            rc = provider_failed(plugin, "expand", rc < 0 ? rc : DSVM_EINVALID, &buf);
+        }
+        free(buf.data);
+        if (rc == 0)
+            *out = res;
+        return rc;
+    }
+    context_text = json_dumps(context, JSON_COMPACT);
+    objects_text = json_dumps(objects, JSON_COMPACT);
+    rc = context_text && objects_text ? 0 : dsvm_error_oom();
+    if (rc == 0)
+        rc = dsvm_plugin_expand(&text, plugin, context_text, objects_text);
+    if (rc == 0) {
+        res = json_loads(text, 0, &jerr);
+        if (json_is_array(res)) {
+            *out = res;
+        } else {
+            json_decref(res);
+            dsvm_error_set(DSVM_ERRCLASS_PROVIDER, "provider expand returned invalid JSON: %s",
+                           jerr.text);
+            rc = DSVM_EINVALID;
+        }
+    }
+    free(context_text);
+    free(objects_text);
+    free(text);
+    return rc;
+}
+
 int dsvm_plugin_describe_reads(char **out, dsvm_plugin *plugin, const char *scope_json)
 {
     dsvm_buf buf = {0};

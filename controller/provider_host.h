@@ -5,6 +5,8 @@
 #ifndef DSVM_PROVIDER_HOST_H
 #define DSVM_PROVIDER_HOST_H
 
+#include <jansson.h>
+
 #include "dsvmops/provider.h"
 
 /** A loaded provider plugin. */
@@ -47,6 +49,16 @@ const dsvm_type_rules *dsvm_plugin_type_rules(const dsvm_plugin *plugin, const c
  */
 int dsvm_plugin_expand(char **out, dsvm_plugin *plugin, const char *context_json,
                        const char *objects_json);
+
+/**
+ * Expand jansson documents: the provider's expand_tree() when it has one
+ * built against this jansson, else expand() through JSON text.
+ *
+ * @param out set to a new reference to the resources array (the caller's)
+ * @return 0, or a negative DSVM_E* code as for dsvm_plugin_expand()
+ */
+int dsvm_plugin_expand_tree(json_t **out, dsvm_plugin *plugin, const json_t *context,
+                            const json_t *objects);
 
 /** Call describe_reads(); `out` as for dsvm_plugin_expand(). */
 int dsvm_plugin_describe_reads(char **out, dsvm_plugin *plugin, const char *scope_json);

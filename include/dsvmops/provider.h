@@ -33,11 +33,14 @@ extern "C" {
 
 /** Current struct versions; a plugin sets these in what it returns. */
 #define DSVM_HOST_API_VERSION   1
-#define DSVM_PROVIDER_VERSION   1
+#define DSVM_PROVIDER_VERSION   2
 #define DSVM_TYPE_RULES_VERSION 1
 
 /** A growable byte buffer owned by the host; opaque to providers. */
 typedef struct dsvm_buf dsvm_buf;
+
+/** A jansson value (json_t), for expand_tree() only (ABI 2). */
+struct json_t;
 
 /** What the host gives a provider at load time. */
 typedef struct dsvm_host_api {
@@ -135,6 +138,26 @@ typedef struct dsvm_provider {
 
     /** Release ctx; called once, last. May be NULL. */
     void (*unload)(void *ctx);
+
+    /* ABI 2 */
+    /**
+     * The JANSSON_MAJOR_VERSION the provider was built with; the host calls
+     * expand_tree() only when it runs with the same, so that both sides
+     * share one jansson library and its one allocator.
+     */
+    uint32_t jansson_major;
+
+    /**
+     * expand() without the text: the same documents as jansson values.
+     * `context` and `objects` are borrowed and left unchanged; on success
+     * `*out` is set to a new reference to the resources array, which the
+     * host owns and may change: it shares no container with anything the
+     * provider keeps or with `objects`, and its objects' keys are in sorted
+     * order, as in the text form. Failures as for expand(). May be NULL;
+     * the host then calls expand().
+     */
+    int32_t (*expand_tree)(void *ctx, const struct json_t *context, const struct json_t *objects,
+                           struct json_t **out, dsvm_buf *err);
 } dsvm_provider;
 
 /**

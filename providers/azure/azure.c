@@ -4,6 +4,7 @@
  * reads.c (describe_reads), classify.c and images.c. JSON crosses the
  * boundary as text in host buffers; jansson's allocations stay here.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
@@ -37,6 +38,11 @@ static int32_t emit(const azure_ctx *ctx, dsvm_buf *out, json_t *v)
     return rc;
 }
 
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Write {"error": message} (message stolen) and return `code`. */
 static int32_t fail(const azure_ctx *ctx, dsvm_buf *out, int32_t code, json_t *message)
 {
@@ -68,6 +74,70 @@ out:
     json_decref(context);
     json_decref(objects);
     return rc;
+}
+
+/* A copy of `v` whose objects have their keys in sorted order, as the text
+ * form has them, and which shares no container with `v` (scalars are
+ * shared: nothing changes them in place). NULL when out of memory. */
+static json_t *sorted_copy(json_t *v)
+{
+    json_t *out, *child;
+    size_t i, n;
+
+    if (json_is_array(v)) {
+        out = json_array();
+        json_array_foreach(v, i, child)
+        {
+            if (!out || json_array_append_new(out, sorted_copy(child)) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    if (!json_is_object(v))
+        return json_incref(v);
+    n = json_object_size(v);
+    out = json_object();
+    if (out && n > 0) {
+        const char **keys = malloc(n * sizeof(*keys)), *key;
+
+        if (!keys) {
+            json_decref(out);
+            return NULL;
+        }
+        i = 0;
+        json_object_foreach(v, key, child) keys[i++] = key;
+        qsort(keys, n, sizeof(*keys), by_key);
+        for (i = 0; i < n; i++) {
+            if (json_object_set_new(out, keys[i], sorted_copy(json_object_get(v, keys[i]))) < 0) {
+                json_decref(out);
+                out = NULL;
+                break;
+            }
+        }
+        free(keys);
+    }
+    return out;
+}
+
+/* ABI 2: expand() on jansson documents, without the text round trip. */
+static int32_t azure_expand_tree(void *pctx, const json_t *context, const json_t *objects,
+                                 json_t **out, dsvm_buf *err_out)
+{
+    azure_ctx *ctx = pctx;
+    json_t *resources = NULL, *err = NULL;
+    int32_t rc;
+
+    if (!json_is_object(context) || !json_is_array(objects))
+        return fail(ctx, err_out, DSVM_EINVALID,
+                    json_string("expand: context must be a JSON object and objects a JSON array"));
+    rc = az_expand(&resources, context, objects, &err);
+    if (rc < 0)
+        return fail(ctx, err_out, rc, err);
+    *out = sorted_copy(resources);
+    json_decref(resources);
+    return *out ? 0 : DSVM_ENOMEM;
 }
 
 static int32_t azure_describe_reads(void *pctx, const char *scope_json, dsvm_buf *out)
@@ -140,6 +210,8 @@ DSVM_PROVIDER_EXPORT int dsvm_provider_entry(const dsvm_host_api *host, uint32_t
     ctx->desc.describe_reads = azure_describe_reads;
     ctx->desc.classify = azure_classify;
     ctx->desc.unload = azure_unload;
+    ctx->desc.jansson_major = JANSSON_MAJOR_VERSION;
+    ctx->desc.expand_tree = azure_expand_tree;
     *out = &ctx->desc;
     return 0;
 }
