@@ -17,6 +17,12 @@
  * URLs and secrets come from url_env/url_file and secret_env/secret_file
  * and never appear in logs or in the outbox (it stores the sink's index
  * and the event, and the URL is read again at send time).
+ * Every request also carries X-Dsvmops-Delivery: <outbox id>, the same on
+ * each retry, so that a receiver can drop duplicates.
+ *
+ * Two environment variables shorten the schedule for tests, read by
+ * dsvm_alerts_new(): DSVM_ALERT_BACKOFF_MS (first retry delay, default
+ * 1000) and DSVM_ALERT_GIVE_UP_MS (default 86400000, 24 h).
  *
  * The event, as emitted by the daemon:
  *   {"event": "drift.opened" | "drift.resolved" | "apply.failed" | "source.failed",
@@ -45,18 +51,21 @@ typedef struct dsvm_alerts dsvm_alerts;
 
 /**
  * Set up the sinks of `cfg` (their URL and secret are checked to be
- * readable now; the message names the key when not), open a second
- * connection to the state store at `state_path`, and start the delivery
- * thread. `metrics` (may be NULL) gets dsvmops_alerts_sent_total{sink,
- * outcome} and dsvmops_alerts_pending. Returns 0, DSVM_EINVALID,
- * DSVM_ENOTFOUND (a secret is not set) or DSVM_EIO.
+ * readable now; the message names the key when not), open connections of
+ * its own to the state store at `state_path` (one for the callers, one for
+ * the delivery thread), and start the delivery thread. `metrics` (may be NULL) gets dsvmops_alerts_sent_total{sink,
+ * outcome} and dsvmops_alerts_pending. Nothing of `cfg` is kept: it may
+ * be freed afterwards. Returns 0, DSVM_EINVALID, DSVM_ENOTFOUND (a secret
+ * is not set) or DSVM_EIO.
  */
 int dsvm_alerts_new(dsvm_alerts **out, const dsvm_config *cfg, const char *state_path,
                     dsvm_log *log, dsvm_metrics *metrics);
 
 /**
  * Queue `event` (borrowed) for every sink, durably, and wake the delivery
- * thread. With no sinks configured it does nothing and returns 0.
+ * thread. With no sinks configured it does nothing and returns 0. Returns
+ * DSVM_EINVALID when `event` is not an object with an "event" string, or
+ * the state store's error. Safe to call from any thread.
  */
 int dsvm_alerts_emit(dsvm_alerts *a, const json_t *event);
 
