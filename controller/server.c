@@ -3,8 +3,9 @@
  * with a small pool of worker threads, so a slow client holds a
  * connection slot (bounded by CONN_LIMIT and an idle timeout), never a
  * thread. Each request collects its body (at most DSVM_HOOK_MAX_BODY
- * bytes; the rest is read and dropped) and is answered once, on MHD's
- * last call for it.
+ * bytes; up to as much again is read and dropped so that the client gets
+ * its 400, and past that the connection is closed) and is answered once,
+ * on MHD's last call for it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +52,8 @@ typedef struct {
     char *body;
     size_t len, cap;
     int too_big;
-    int answered; /* a 400 went out before the body was read */
+    size_t dropped; /* bytes past the cap */
+    int answered;   /* a 400 went out before the body was read */
 } request;
 
 static char *dup_or_null(const char *s, int *failed)
@@ -288,6 +290,9 @@ static enum MHD_Result serve_hook(dsvm_server *s, struct MHD_Connection *c, dsvm
     }
     if (req->too_big) {
         free_secret(secret);
+        client_name(who, sizeof(who), c);
+        dsvm_log_write(s->opts.log, DSVM_LEVEL_WARN,
+                       "webhook %s from %s refused: the body is larger than 1 MiB", name, who);
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "the body is larger than 1 MiB");
     }
     if (kind == DSVM_HOOK_AZURE_DEVOPS) {
@@ -315,8 +320,13 @@ static enum MHD_Result serve_hook(dsvm_server *s, struct MHD_Connection *c, dsvm
     rc = dsvm_hook_parse(&ev, kind, event_header, req->body, req->len);
     if (rc == DSVM_ENOMEM)
         return MHD_NO;
-    if (rc < 0)
+    if (rc < 0) {
+        /* The body was signed by the sender, so its parser message is safe to log. */
+        client_name(who, sizeof(who), c);
+        dsvm_log_write(s->opts.log, DSVM_LEVEL_WARN, "webhook %s from %s refused: %s", name, who,
+                       dsvm_error_last()->message);
         return reply_error(c, MHD_HTTP_BAD_REQUEST, dsvm_error_last()->message);
+    }
     if (ev.type == DSVM_HOOK_EVENT_PING) {
         dsvm_hook_event_clear(&ev);
         return reply_json(c, MHD_HTTP_OK, "message", "pong", NULL);
@@ -405,11 +415,18 @@ static enum MHD_Result route(dsvm_server *s, struct MHD_Connection *c, const cha
     return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
-/* Append a chunk of the body, or count it as dropped once past the cap. */
+/*
+ * Append a chunk of the body, or drop it once past the cap. Returns -1
+ * (close the connection) when out of memory or when a client keeps
+ * sending far past the cap.
+ */
 static int take_body(request *req, const char *data, size_t n)
 {
     if (req->too_big || n > DSVM_HOOK_MAX_BODY - req->len) {
         req->too_big = 1;
+        if (n > DSVM_HOOK_MAX_BODY - req->dropped)
+            return -1;
+        req->dropped += n;
         return 0;
     }
     if (req->len + n > req->cap) {
@@ -458,6 +475,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         *con_cls = req;
         if (declared_too_big(c)) {
+            char who[64];
+
+            client_name(who, sizeof(who), c);
+            dsvm_log_write(s->opts.log, DSVM_LEVEL_WARN,
+                           "request from %s refused: Content-Length over 1 MiB", who);
             req->answered = 1;
             return reply_error(c, MHD_HTTP_BAD_REQUEST, "the body is larger than 1 MiB");
         }

@@ -542,6 +542,38 @@ static void http_oversized_bodies_are_400(void **state)
         assert_status(a, 400, "larger than 1 MiB");
     }
     assert_serving(hs);
+    /* A client that keeps sending far past the cap is cut off; the server goes on. */
+    {
+        size_t huge = 3 * DSVM_HOOK_MAX_BODY;
+        char *flood = malloc(huge + 1);
+        CURL *c = curl_easy_init();
+        struct curl_slist *h = curl_slist_append(NULL, "Transfer-Encoding: chunked");
+        char url[128];
+        long status = 0;
+        sink out = {0};
+        CURLcode rc;
+
+        assert_non_null(flood);
+        assert_non_null(c);
+        memset(flood, 'x', huge);
+        flood[huge] = '\0';
+        snprintf(url, sizeof(url), "%s/hooks/generic", hs->base);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, flood);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+        rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        /* Either cut off mid-send, or the 400 arrived first: never a success. */
+        assert_true(rc != CURLE_OK || status == 400);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        free(out.data);
+        free(flood);
+    }
+    assert_serving(hs);
     /* Exactly the cap is allowed through to the signature check and parser. */
     big[DSVM_HOOK_MAX_BODY - 1] = '}';
     big[DSVM_HOOK_MAX_BODY] = '\0';
