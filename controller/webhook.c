@@ -34,9 +34,10 @@ static int hexval(char c)
     return -1;
 }
 
+/* The message says what was wrong, never what was sent: the server logs it. */
 static int auth_error(const char *what)
 {
-    dsvm_error_set(DSVM_ERRCLASS_NET, "webhook: %s", what);
+    dsvm_error_set(DSVM_ERRCLASS_NET, "%s", what);
     return DSVM_EAUTH;
 }
 
