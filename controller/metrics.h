@@ -33,8 +33,8 @@ void dsvm_metrics_free(dsvm_metrics *m);
  * name again with the same type is harmless. Returns 0, DSVM_EINVALID
  * (bad name, or another type under that name) or DSVM_ENOMEM.
  */
-int dsvm_metrics_declare(dsvm_metrics *m, const char *name, dsvm_metric_type type,
-                         const char *help, const double *buckets, size_t nbuckets);
+int dsvm_metrics_declare(dsvm_metrics *m, const char *name, dsvm_metric_type type, const char *help,
+                         const double *buckets, size_t nbuckets);
 
 /*
  * `labels` is a NULL-terminated list of name, value pairs, e.g.
@@ -46,7 +46,7 @@ int dsvm_metrics_declare(dsvm_metrics *m, const char *name, dsvm_metric_type typ
 /** Add `delta` (>= 0) to a counter, or to a gauge (any sign). */
 int dsvm_metrics_add(dsvm_metrics *m, const char *name, const char *const *labels, double delta);
 
-/** Set a gauge. */
+/** Set a gauge (a counter only goes up: use dsvm_metrics_add()). */
 int dsvm_metrics_set(dsvm_metrics *m, const char *name, const char *const *labels, double value);
 
 /** Record one observation in a histogram. */
@@ -60,7 +60,9 @@ int dsvm_metrics_reset(dsvm_metrics *m, const char *name);
  * Render every metric, in declaration order, as Prometheus text: # HELP and
  * # TYPE lines, then the series (histograms as _bucket{le=...}, _sum and
  * _count). A declared metric without series is shown with its HELP and
- * TYPE lines only (a counter or gauge without labels shows 0).
+ * TYPE lines only (a counter or gauge never used with labels shows 0).
+ * Label names are sorted in the output, so one label set is one series
+ * whatever order it was given in.
  * Returns 0 with a malloc'd string, or DSVM_ENOMEM.
  */
 int dsvm_metrics_render(char **out, dsvm_metrics *m);

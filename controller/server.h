@@ -37,7 +37,7 @@ typedef struct {
     const char *listen;
     dsvm_metrics *metrics; /**< borrowed; rendered for /metrics */
     dsvm_log *log;         /**< borrowed; NULL logs to stderr */
-    /** The watched ref, e.g. "main" or "refs/heads/main". */
+    /** The watched ref, e.g. "main" or "refs/heads/main"; NULL means "main". */
     const char *ref;
     /** Webhook secret (copied); NULL disables the hooks (503). */
     const char *webhook_secret;
@@ -48,14 +48,17 @@ typedef struct {
     void (*trigger)(const char *hook, const char *commit, void *payload);
     /** Status document as malloc'd JSON text, or NULL (then 500). */
     char *(*status)(void *payload);
-    /** 1 when ready; else 0 with *why set to a malloc'd reason. */
+    /** 1 when ready; else 0 with *why set to a malloc'd reason. NULL: always ready. */
     int (*ready)(char **why, void *payload);
     /**
      * Approve the pending plan. Returns an HTTP status (202 accepted, 409
      * nothing pending) and sets *message to a malloc'd one-line answer.
      */
     int (*approve)(char **message, void *payload);
-    /** Suspend (1) or resume (0) applies; same return as approve. */
+    /**
+     * Suspend (1) or resume (0) applies; same return as approve. A NULL
+     * approve or suspend answers 501.
+     */
     int (*suspend)(int on, char **message, void *payload);
     void *payload;
 } dsvm_server_opts;

@@ -41,7 +41,8 @@ typedef struct {
     size_t nrefs;
     char *refs[DSVM_HOOK_MAX_REFS];    /**< full ref names pushed ("refs/heads/main") */
     char *commits[DSVM_HOOK_MAX_REFS]; /**< the new commit of each ref, or NULL */
-    int any_ref; /**< generic hook without a ref: matches every branch */
+    /** Matches every branch: a generic hook without a ref, or a push of more refs than fit. */
+    int any_ref;
 } dsvm_hook_event;
 
 /**
