@@ -10,6 +10,8 @@ cmake --build build -j "$(nproc)"
 CC=clang cmake -S . -B build-clang -DDSVM_SANITIZE=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-clang -j "$(nproc)" >/dev/null
 echo "test: clang build is warning-free"
+# a short libFuzzer run of every fuzz target (docs/fuzzing.md); a crash fails the suite
+scripts/fuzz.sh all 12
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd build
