@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +33,7 @@
 #include "dsvmops/error.h"
 #include "log.h"
 #include "metrics.h"
+#include "state.h"
 
 #define URL_TOKEN   "T0PSECRET-url-token-4f9c"
 #define HMAC_SECRET "hmac-S3CRET-value-77d1"
@@ -938,6 +941,85 @@ static void every_sink_gets_the_event_and_no_sinks_is_quiet(void **state)
     dsvm_config_free(cfg);
 }
 
+/* A child process queues an alert while its sink cannot be reached and is
+ * killed with SIGKILL; the next process delivers it. */
+static void alert_survives_a_killed_process(void **state)
+{
+    fixture *f = *state;
+    char urlfile[160], cfgtext[256];
+    dsvm_config *cfg;
+    dsvm_alerts *a;
+    json_t *ev = drift_event(), *got;
+    FILE *fp;
+    int status;
+    pid_t pid;
+
+    snprintf(urlfile, sizeof(urlfile), "%s/url", f->dir);
+    fp = fopen(urlfile, "w");
+    assert_non_null(fp);
+    fprintf(fp, "http://127.0.0.1:9/nothing-listens-here\n");
+    fclose(fp);
+    snprintf(cfgtext, sizeof(cfgtext), "  - {kind: webhook, url_file: %s}\n", urlfile);
+    cfg = load_config(f, cfgtext);
+    setenv("DSVM_ALERT_BACKOFF_MS", "60000", 1);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dsvm_alerts *child = NULL;
+
+        if (dsvm_alerts_new(&child, cfg, cfg->state.path, NULL, NULL) != 0 ||
+            dsvm_alerts_emit(child, ev) != 0)
+            _exit(1);
+        raise(SIGKILL);
+        _exit(2);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    fp = fopen(urlfile, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%s\n", f->url);
+    fclose(fp);
+    a = alerts_new(f, cfg);
+    assert_int_equal(dsvm_alerts_flush(a, 5000), 0);
+    assert_int_equal(receiver_count(&f->rx), 1);
+    got = json_loads(f->rx.req[0].body, 0, NULL);
+    assert_true(json_equal(got, ev));
+    json_decref(got);
+    json_decref(ev);
+    dsvm_alerts_free(a);
+    dsvm_config_free(cfg);
+}
+
+/* A delivery queued for a sink that the configuration no longer has (or
+ * that is now of another kind) is dropped, with a log line, not sent. */
+static void delivery_for_a_sink_no_longer_configured_is_dropped(void **state)
+{
+    fixture *f = *state;
+    dsvm_config *cfg = load_config(f, webhook_sink);
+    dsvm_state *st = NULL;
+    dsvm_alerts *a;
+    int64_t t0;
+
+    assert_int_equal(dsvm_state_open(&st, f->state), 0);
+    assert_int_equal(dsvm_state_outbox_add(st, NULL, 3, "webhook", "{\"event\":\"x\"}"), 0);
+    assert_int_equal(dsvm_state_outbox_add(st, NULL, 0, "slack", "{\"event\":\"y\"}"), 0);
+    dsvm_state_close(st);
+    a = alerts_new(f, cfg);
+    t0 = mono_ms();
+    while (dsvm_alerts_pending(a) > 0 && mono_ms() - t0 < 5000)
+        usleep(5000);
+    assert_int_equal(dsvm_alerts_pending(a), 0);
+    assert_int_equal(
+        lines_with(&f->cap, "to alerts[3] (webhook) dropped: that sink is no longer", NULL), 1);
+    assert_int_equal(
+        lines_with(&f->cap, "to alerts[0] (slack) dropped: that sink is no longer", NULL), 1);
+    assert_int_equal(receiver_count(&f->rx), 0);
+    assert_true(sent_total(f, "webhook", "dropped") == 1);
+    assert_true(sent_total(f, "slack", "dropped") == 1);
+    dsvm_alerts_free(a);
+    dsvm_config_free(cfg);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -955,6 +1037,8 @@ int main(void)
         T(delivery_is_dropped_after_the_give_up_time),
         T(free_stops_during_a_slow_transfer_and_the_delivery_stays),
         T(every_sink_gets_the_event_and_no_sinks_is_quiet),
+        T(alert_survives_a_killed_process),
+        T(delivery_for_a_sink_no_longer_configured_is_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
