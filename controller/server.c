@@ -236,18 +236,21 @@ static enum MHD_Result reply_action(struct MHD_Connection *c, int status, char *
 static enum MHD_Result serve_api(dsvm_server *s, struct MHD_Connection *c, const char *url,
                                  const request *req)
 {
-    char *message = NULL;
+    char *message = NULL, who[64];
     int failed = 0, status, on = 1;
 
     if (!api_allowed(s, c, &failed)) {
         if (failed)
             return MHD_NO;
+        client_name(who, sizeof(who), c);
+        dsvm_log_write(s->opts.log, DSVM_LEVEL_WARN, "%s from %s refused: no valid API token", url,
+                       who);
         return reply_error(c, MHD_HTTP_FORBIDDEN,
                            "forbidden: send \"Authorization: Bearer <api token>\", or call from "
                            "loopback when no token is set");
     }
     if (req->too_big)
-        return reply_error(c, MHD_HTTP_BAD_REQUEST, "the body is too large");
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "the body is larger than 1 MiB");
     if (strcmp(url, "/api/v1/approve") == 0) {
         if (!s->opts.approve)
             return reply_error(c, MHD_HTTP_NOT_IMPLEMENTED, "approve is not available");

@@ -647,6 +647,10 @@ static void http_api_loopback_and_bearer(void **state)
     a = request(hs->base, "POST", "/api/v1/approve", basic, NULL, 0, 0);
     assert_status(a, 403, "\"error\"");
     pthread_mutex_lock(&fx.lock);
+    assert_non_null(strstr(fx.log, "/api/v1/approve from 127.0.0.1 refused: no valid API token"));
+    assert_null(strstr(fx.log, "nope"));
+    pthread_mutex_unlock(&fx.lock);
+    pthread_mutex_lock(&fx.lock);
     assert_int_equal(fx.approvals, 1);
     pthread_mutex_unlock(&fx.lock);
     assert_serving(hs);
@@ -700,6 +704,33 @@ static void http_api_refuses_remote_clients_without_token(void **state)
     snprintf(base, sizeof(base), "http://%s:%d", addr, dsvm_server_port(s));
     a = request(base, "POST", "/api/v1/approve", NULL, NULL, 0, 0);
     assert_status(a, 403, "loopback");
+    a = request(base, "GET", "/healthz", NULL, NULL, 0, 0);
+    assert_status(a, 200, "ok");
+    dsvm_server_stop(s);
+}
+
+static void http_ipv6_loopback_is_loopback(void **state)
+{
+    dsvm_server_opts o;
+    dsvm_server *s = NULL;
+    char base[96];
+    answer a;
+    int rc;
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    o.listen = "[::1]:0";
+    o.approve = on_approve;
+    o.payload = &fx;
+    rc = dsvm_server_start(&s, &o);
+    if (rc == DSVM_EIO) {
+        fprintf(stderr, "no IPv6 loopback here (%s); check skipped\n", dsvm_error_last()->message);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    snprintf(base, sizeof(base), "http://[::1]:%d", dsvm_server_port(s));
+    a = request(base, "POST", "/api/v1/approve", NULL, NULL, 0, 0);
+    assert_status(a, 202, "approved plan 7");
     a = request(base, "GET", "/healthz", NULL, NULL, 0, 0);
     assert_status(a, 200, "ok");
     dsvm_server_stop(s);
@@ -771,6 +802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(http_hooks_need_a_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(http_api_loopback_and_bearer, setup, teardown),
         cmocka_unit_test(http_api_refuses_remote_clients_without_token),
+        cmocka_unit_test(http_ipv6_loopback_is_loopback),
         cmocka_unit_test_setup_teardown(http_slow_clients_do_not_block_others, setup, teardown),
         cmocka_unit_test_setup_teardown(http_listen_errors, setup, teardown),
     };
