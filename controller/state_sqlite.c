@@ -98,9 +98,12 @@ static int db_error(const sqlite_state *s, const char *what)
     }
     if (code == SQLITE_FULL)
         dsvm_error_set(DSVM_ERRCLASS_STATE,
-                       "state database %s: %s: the disk is full; free space and run again "
+                       "state database %s: %s: %s: the disk is full; free space and run again "
                        "(nothing was lost)",
-                       s->path, what);
+                       s->path, what, strerror(ENOSPC));
+    else if ((code == SQLITE_IOERR || code == SQLITE_CANTOPEN) && sqlite3_system_errno(s->db))
+        dsvm_error_set(DSVM_ERRCLASS_STATE, "state database %s: %s: %s (%s)", s->path, what,
+                       sqlite3_errmsg(s->db), strerror(sqlite3_system_errno(s->db)));
     else
         dsvm_error_set(DSVM_ERRCLASS_STATE, "state database %s: %s: %s", s->path, what,
                        sqlite3_errmsg(s->db));
