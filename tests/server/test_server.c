@@ -150,6 +150,13 @@ static size_t collect(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
+static size_t discard(char *p, size_t size, size_t n, void *userdata)
+{
+    (void)p;
+    (void)userdata;
+    return size * n;
+}
+
 typedef struct {
     long status;
     char *body;
@@ -709,6 +716,66 @@ static void http_api_refuses_remote_clients_without_token(void **state)
     dsvm_server_stop(s);
 }
 
+#define CLIENTS    4
+#define PER_CLIENT 40
+
+/* One client thread: alternate /metrics and a signed generic hook; count failures. */
+static void *client(void *arg)
+{
+    const harness *hs = arg;
+    CURL *c = curl_easy_init();
+    char url[128], sig[160];
+    struct curl_slist *h;
+    long failures = 0, status;
+    int i;
+
+    if (!c)
+        return (void *)1;
+    sign(sig, sizeof(sig), "X-Dsvmops-Signature", SECRET, "{}", 2);
+    h = curl_slist_append(NULL, sig);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    for (i = 0; i < PER_CLIENT; i++) {
+        int hook = i % 2;
+
+        snprintf(url, sizeof(url), "%s%s", hs->base, hook ? "/hooks/generic" : "/metrics");
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hook ? h : NULL);
+        if (hook)
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+        else
+            curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        status = 0;
+        if (curl_easy_perform(c) != CURLE_OK ||
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+            status != (hook ? 202 : 200))
+            failures++;
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return (void *)failures;
+}
+
+static void http_concurrent_clients_while_metrics_change(void **state)
+{
+    harness *hs = *state;
+    pthread_t t[CLIENTS];
+    void *failures;
+    int i;
+
+    for (i = 0; i < CLIENTS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, client, hs), 0);
+    for (i = 0; i < 2000; i++)
+        assert_int_equal(dsvm_metrics_add(hs->metrics, "dsvmops_lro_in_flight", NULL, 1), 0);
+    for (i = 0; i < CLIENTS; i++) {
+        assert_int_equal(pthread_join(t[i], &failures), 0);
+        assert_null(failures);
+    }
+    assert_int_equal(triggers(), CLIENTS * PER_CLIENT / 2);
+    assert_serving(hs);
+}
+
 static void http_ipv6_loopback_is_loopback(void **state)
 {
     dsvm_server_opts o;
@@ -803,6 +870,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(http_api_loopback_and_bearer, setup, teardown),
         cmocka_unit_test(http_api_refuses_remote_clients_without_token),
         cmocka_unit_test(http_ipv6_loopback_is_loopback),
+        cmocka_unit_test_setup_teardown(http_concurrent_clients_while_metrics_change, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(http_slow_clients_do_not_block_others, setup, teardown),
         cmocka_unit_test_setup_teardown(http_listen_errors, setup, teardown),
     };
