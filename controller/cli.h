@@ -37,6 +37,9 @@ void dsvm_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int dsvm_cmd_validate(int argc, char **argv);
 int dsvm_cmd_plan(int argc, char **argv);
 int dsvm_cmd_apply(int argc, char **argv);
+int dsvm_cmd_drift(int argc, char **argv);
+int dsvm_cmd_run(int argc, char **argv);
+int dsvm_cmd_approve(int argc, char **argv);
 int dsvm_cmd_history(int argc, char **argv);
 int dsvm_cmd_graph(int argc, char **argv);
 int dsvm_cmd_status(int argc, char **argv);

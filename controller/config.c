@@ -699,12 +699,70 @@ static void parse_alerts(ctx *c, dsvm_config *cfg, yaml_node_t *root)
     }
 }
 
+static int word_in(const char *w, const char *const *words)
+{
+    for (; *words; words++)
+        if (strcmp(*words, w) == 0)
+            return 1;
+    return 0;
+}
+
+/* "heal", "alert" or "ignore" as DSVM_DRIFT_*, or DSVM_UNSET. */
+static int drift_policy_word(const char *w)
+{
+    static const char *const words[] = {"heal", "alert", "ignore", NULL};
+    int i;
+
+    for (i = 0; w && words[i]; i++)
+        if (strcmp(words[i], w) == 0)
+            return i;
+    return DSVM_UNSET;
+}
+
+/* drift.policy and drift.kinds: {Kind: policy, ...} */
+static void parse_drift_policies(ctx *c, dsvm_config *cfg, yaml_node_t *m)
+{
+    yaml_node_t *n = get(c, m, "policy"), *kinds;
+    yaml_node_pair_t *p;
+
+    if (n) {
+        cfg->drift.policy = drift_policy_word(scalar(n));
+        if (cfg->drift.policy == DSVM_UNSET)
+            add_error(c, n, "drift.policy must be heal, alert or ignore");
+    }
+    kinds = get(c, m, "kinds");
+    if (!kinds)
+        return;
+    if (kinds->type != YAML_MAPPING_NODE) {
+        add_error(c, kinds, "drift.kinds must map kinds to policies, e.g. {Pool: heal}");
+        return;
+    }
+    for (p = kinds->data.mapping.pairs.start; p < kinds->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        dsvm_kind kind;
+        int policy = drift_policy_word(scalar(v));
+
+        if (!scalar(k) || dsvm_kind_lookup(&kind, scalar(k)) < 0 ||
+            (size_t)kind >= DSVM_KIND_COUNT) {
+            add_error(c, k, "drift.kinds: '%s' is not a kind (Pool, KeyVault, ...)",
+                      scalar(k) ? scalar(k) : "");
+            continue;
+        }
+        if (policy == DSVM_UNSET)
+            add_error(c, v, "drift.kinds.%s must be heal, alert or ignore", scalar(k));
+        else
+            cfg->drift.kind_policy[kind] = policy;
+    }
+}
+
 static void parse_rest(ctx *c, dsvm_config *cfg, yaml_node_t *root)
 {
     static const char *const state_keys[] = {"path", NULL};
-    static const char *const drift_keys[] = {"interval", NULL};
-    static const char *const server_keys[] = {"listen", "webhook_secret_env", "webhook_secret_file",
-                                              NULL};
+    static const char *const drift_keys[] = {"interval", "policy", "kinds", NULL};
+    static const char *const server_keys[] = {
+        "listen",        "webhook_secret_env", "webhook_secret_file",
+        "api_token_env", "api_token_file",     NULL};
+    static const char *const log_keys[] = {"level", "format", NULL};
     yaml_node_t *m;
 
     m = get_map(c, root, "state", "state");
@@ -716,12 +774,28 @@ static void parse_rest(ctx *c, dsvm_config *cfg, yaml_node_t *root)
     if (m) {
         check_keys(c, m, "drift", drift_keys);
         get_duration(c, m, "interval", "drift", &cfg->drift.interval_ms);
+        parse_drift_policies(c, cfg, m);
     }
     m = get_map(c, root, "server", "server");
     if (m) {
         check_keys(c, m, "server", server_keys);
         get_str(c, m, "listen", "server", &cfg->server.listen);
         get_secret(c, m, "webhook_secret", "server", &cfg->server.webhook_secret);
+        get_secret(c, m, "api_token", "server", &cfg->server.api_token);
+    }
+    m = get_map(c, root, "log", "log");
+    if (m) {
+        static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+        static const char *const formats[] = {"text", "json", NULL};
+        yaml_node_t *n;
+
+        check_keys(c, m, "log", log_keys);
+        n = get_str(c, m, "level", "log", &cfg->log.level);
+        if (n && cfg->log.level && !word_in(cfg->log.level, levels))
+            add_error(c, n, "log.level must be debug, info, warn or error");
+        n = get_str(c, m, "format", "log", &cfg->log.format);
+        if (n && cfg->log.format && !word_in(cfg->log.format, formats))
+            add_error(c, n, "log.format must be text or json");
     }
 }
 
@@ -877,6 +951,9 @@ static void set_defaults(dsvm_config *cfg)
     cfg->reconcile.rollout_batch = 20;
     cfg->reconcile.rollout_batch_percent = 1;
     cfg->drift.interval_ms = 60000;
+    cfg->drift.policy = DSVM_UNSET;
+    for (size_t k = 0; k < sizeof(cfg->drift.kind_policy) / sizeof(cfg->drift.kind_policy[0]); k++)
+        cfg->drift.kind_policy[k] = DSVM_UNSET;
 }
 
 static void finish_rest(ctx *c, dsvm_config *cfg)
@@ -890,6 +967,8 @@ static void finish_rest(ctx *c, dsvm_config *cfg)
         cfg->server.listen = dup_or_oom(c, "127.0.0.1:9464");
     if (!cfg->server.webhook_secret.env && !cfg->server.webhook_secret.file)
         cfg->server.webhook_secret.env = dup_or_oom(c, DEFAULT_WEBHOOK_ENV);
+    if (!cfg->server.api_token.env && !cfg->server.api_token.file)
+        cfg->server.api_token.env = dup_or_oom(c, "DSVMOPS_API_TOKEN");
 }
 
 static void value_clear(dsvm_config_value *v)
@@ -937,6 +1016,9 @@ void dsvm_config_free(dsvm_config *cfg)
     free(cfg->alerts);
     free(cfg->server.listen);
     secret_clear(&cfg->server.webhook_secret);
+    secret_clear(&cfg->server.api_token);
+    free(cfg->log.level);
+    free(cfg->log.format);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "dsvmops/manifest.h"
+
 /** Where a configuration value came from. */
 typedef enum {
     DSVM_CONFIG_UNSET = 0, /**< nowhere: the value is NULL */
@@ -99,13 +101,22 @@ typedef struct {
     } reconcile;
     struct {
         int64_t interval_ms;
+        /** What to do about drift, DSVM_DRIFT_* (manifest.h); DSVM_UNSET: heal
+         * when reconcile.self_heal, else alert. */
+        int policy;
+        int kind_policy[DSVM_KIND_COUNT]; /**< per kind (dsvm_kind), DSVM_UNSET when not set */
     } drift;
     dsvm_config_alert *alerts;
     size_t nalerts;
     struct {
         char *listen;
         dsvm_config_secret webhook_secret; /**< env defaults to DSVMOPS_WEBHOOK_SECRET */
+        dsvm_config_secret api_token;      /**< env defaults to DSVMOPS_API_TOKEN */
     } server;
+    struct {
+        char *level;  /**< "debug", "info", "warn", "error" */
+        char *format; /**< "text" or "json" */
+    } log;
     char *path; /**< the configuration file itself, absolute */
     char *dir;  /**< its directory */
 } dsvm_config;

@@ -60,6 +60,21 @@ int dsvm_log_level_parse(dsvm_log_level *out, const char *word);
 void dsvm_log_write(dsvm_log *log, dsvm_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/**
+ * Write lines as JSON objects ({"time", "level", "msg"} or, for events,
+ * {"time", "level", "event", fields...}) instead of text.
+ */
+void dsvm_log_set_json(dsvm_log *log, int json);
+
+/**
+ * Write one event: "<time> LEVEL event=NAME key=value ..." (values with
+ * spaces or quotes are quoted), or a JSON object in JSON mode. The
+ * arguments after `event` are name, value string pairs ending with NULL;
+ * a NULL value leaves its pair out of text lines.
+ */
+void dsvm_log_event(dsvm_log *log, dsvm_log_level level, const char *event, ...)
+    __attribute__((sentinel));
+
 /** The va_list form of dsvm_log_write(). */
 void dsvm_log_vwrite(dsvm_log *log, dsvm_log_level level, const char *fmt, va_list ap);
 
