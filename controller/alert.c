@@ -597,6 +597,17 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *payload)
     return size * nmemb;
 }
 
+/* Append a header line to `*h`; on failure `*h` is kept, to be freed. */
+static int add_header(struct curl_slist **h, const char *line)
+{
+    struct curl_slist *t = curl_slist_append(*h, line);
+
+    if (!t)
+        return -1;
+    *h = t;
+    return 0;
+}
+
 /*
  * POST `body` to the sink. Returns 0 when the receiver answered 2xx, 1
  * when the transfer was aborted because the thread is stopping, and -1
@@ -606,11 +617,11 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *payload)
 static int post(dsvm_alerts *a, const sink *s, const char *event_name, int64_t id, const char *body,
                 char *err, size_t errlen)
 {
-    struct curl_slist *h = NULL, *t;
+    struct curl_slist *h = NULL;
     char *url = NULL, *secret = NULL, line[128], sig[72];
     long status = 0;
     CURLcode cc;
-    int rc = -1;
+    int rc = -1, ok;
 
     if (sink_url(&url, s) < 0 ||
         (s->kind == DSVM_ALERT_WEBHOOK && secret_set(&s->secret) &&
@@ -618,24 +629,23 @@ static int post(dsvm_alerts *a, const sink *s, const char *event_name, int64_t i
         snprintf(err, errlen, "%s", dsvm_error_last()->message);
         goto out;
     }
-    h = curl_slist_append(h, "Content-Type: application/json");
+    /* "Expect:" stops curl from waiting for a 100 Continue on larger bodies. */
     snprintf(line, sizeof(line), "X-Dsvmops-Delivery: %" PRId64, id);
-    h = h ? curl_slist_append(h, line) : NULL;
-    if (h && s->kind == DSVM_ALERT_WEBHOOK) {
+    ok = add_header(&h, "Content-Type: application/json") == 0 && add_header(&h, "Expect:") == 0 &&
+         add_header(&h, line) == 0;
+    if (ok && s->kind == DSVM_ALERT_WEBHOOK) {
         snprintf(line, sizeof(line), "X-Dsvmops-Event: %.80s", event_name);
-        h = curl_slist_append(h, line);
-        if (h && secret) {
+        ok = add_header(&h, line) == 0;
+        if (ok && secret) {
             if (sign(sig, secret, body, strlen(body)) < 0) {
                 snprintf(err, errlen, "%s", dsvm_error_last()->message);
                 goto out;
             }
             snprintf(line, sizeof(line), "X-Dsvmops-Signature: %s", sig);
-            t = curl_slist_append(h, line);
-            OPENSSL_cleanse(line, sizeof(line));
-            h = t;
+            ok = add_header(&h, line) == 0;
         }
     }
-    if (!h) {
+    if (!ok) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
