@@ -50,6 +50,12 @@ done
 
 logs=$build/fuzz-logs
 mkdir -p "$logs"
+# the targets that load files write each input under TMPDIR: memory is
+# faster, and a crashed target's leftovers go with this directory
+tmp=$(mktemp -d -p "$([ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")" \
+    dsvm-fuzz.XXXXXX) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+export TMPDIR=$tmp
 
 # run TARGET: fuzz it for $secs seconds; the exit status is libFuzzer's
 run() {
