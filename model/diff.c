@@ -14,30 +14,29 @@ typedef struct {
     const dsvm_type_rules *rules;
     dsvm_diff *diff;
     size_t cap;
+    char *path; /* the dotted path of the field being compared */
+    size_t len, path_cap;
 } walker;
 
-/* Compare one dotted segment of a pattern with one of a path. Segments end
- * at '.' or NUL. */
-static int segment_matches(const char *pat, size_t plen, const char *seg, size_t slen)
+/* Match `pattern` against `path`, segment by segment (segments end at '.'
+ * or NUL; a pattern segment "*" matches any one segment). With `prefix`,
+ * the pattern also matches every path below it. The diff calls this for
+ * every rule at every field, so it walks both strings once. */
+static int match(const char *p, const char *s, int prefix)
 {
-    if (plen == 1 && pat[0] == '*')
-        return 1;
-    return plen == slen && strncmp(pat, seg, plen) == 0;
-}
-
-/* Match `pattern` against `path`, segment by segment. With `prefix`, the
- * pattern also matches every path below it. */
-static int match(const char *pattern, const char *path, int prefix)
-{
-    const char *p = pattern, *s = path;
-
     for (;;) {
-        size_t plen = strcspn(p, "."), slen = strcspn(s, ".");
-
-        if (!segment_matches(p, plen, s, slen))
-            return 0;
-        p += plen;
-        s += slen;
+        if (p[0] == '*' && (p[1] == '.' || p[1] == '\0')) {
+            p++;
+            while (*s && *s != '.')
+                s++;
+        } else {
+            while (*p && *p != '.' && *p == *s) {
+                p++;
+                s++;
+            }
+            if ((*p && *p != '.') || (*s && *s != '.'))
+                return 0;
+        }
         if (*p == '\0')
             return *s == '\0' || prefix;
         if (*s == '\0')
@@ -186,36 +185,43 @@ static int id_keys_equal(const json_t *a, const json_t *b)
     return 1;
 }
 
-static char *join(const char *path, const char *seg)
+static int walk(walker *w, const json_t *want, const json_t *have);
+
+/* Walk the child `seg` of the current path: the path grows in place and
+ * is cut back afterwards, so no field costs an allocation. */
+static int walk_child(walker *w, const char *seg, const json_t *want, const json_t *have)
 {
-    size_t n = strlen(path) + strlen(seg) + 2;
-    char *p = malloc(n);
-
-    if (p)
-        snprintf(p, n, "%s%s%s", path, *path ? "." : "", seg);
-    return p;
-}
-
-static int walk(walker *w, const char *path, const json_t *want, const json_t *have);
-
-static int walk_child(walker *w, const char *path, const char *seg, const json_t *want,
-                      const json_t *have)
-{
-    char *child = join(path, seg);
+    size_t old = w->len, n = strlen(seg), need = old + n + 2;
     int rc;
 
-    if (!child)
-        return DSVM_ENOMEM;
-    rc = walk(w, child, want, have);
-    free(child);
+    if (need > w->path_cap) {
+        size_t cap = w->path_cap ? w->path_cap : 128;
+        char *p;
+
+        while (cap < need)
+            cap *= 2;
+        p = realloc(w->path, cap);
+        if (!p)
+            return DSVM_ENOMEM;
+        w->path = p;
+        w->path_cap = cap;
+    }
+    if (old)
+        w->path[w->len++] = '.';
+    memcpy(w->path + w->len, seg, n + 1);
+    w->len += n;
+    rc = walk(w, want, have);
+    w->len = old;
+    w->path[old] = '\0';
     return rc;
 }
 
 /* Compare `want` (desired) with `have` (live, or NULL) at `path`. Only the
  * desired side's fields are visited: what the manifest does not set is the
  * server's business. */
-static int walk(walker *w, const char *path, const json_t *want, const json_t *have)
+static int walk(walker *w, const json_t *want, const json_t *have)
 {
+    const char *path = w->path;
     unsigned norm;
     const char *def;
 
@@ -232,7 +238,7 @@ static int walk(walker *w, const char *path, const json_t *want, const json_t *h
 
         json_object_foreach((json_t *)want, key, v)
         {
-            int rc = walk_child(w, path, key, v, have ? json_object_get(have, key) : NULL);
+            int rc = walk_child(w, key, v, have ? json_object_get(have, key) : NULL);
 
             if (rc < 0)
                 return rc;
@@ -248,7 +254,7 @@ static int walk(walker *w, const char *path, const json_t *want, const json_t *h
             int rc;
 
             snprintf(seg, sizeof(seg), "%zu", i);
-            rc = walk_child(w, path, seg, json_array_get(want, i), json_array_get(have, i));
+            rc = walk_child(w, seg, json_array_get(want, i), json_array_get(have, i));
             if (rc < 0)
                 return rc;
         }
@@ -276,14 +282,20 @@ static int walk(walker *w, const char *path, const json_t *want, const json_t *h
 int dsvm_diff_resource(dsvm_diff **out, const json_t *desired, const json_t *live,
                        const dsvm_type_rules *rules)
 {
-    walker w = {rules, NULL, 0};
+    walker w = {rules, NULL, 0, NULL, 0, 0};
     size_t i;
     int rc;
 
     w.diff = calloc(1, sizeof(*w.diff));
-    if (!w.diff)
+    w.path = strdup("");
+    if (!w.diff || !w.path) {
+        free(w.diff);
+        free(w.path);
         return dsvm_error_oom();
-    rc = walk(&w, "", desired, live);
+    }
+    w.path_cap = 1;
+    rc = walk(&w, desired, live);
+    free(w.path);
     if (rc < 0) {
         dsvm_diff_free(w.diff);
         return dsvm_error_oom();
