@@ -126,7 +126,8 @@ static int32_t azure_expand_tree(void *pctx, const json_t *context, const json_t
                                  json_t **out, dsvm_buf *err_out)
 {
     azure_ctx *ctx = pctx;
-    json_t *resources = NULL, *err = NULL;
+    json_t *resources = NULL, *err = NULL, *r;
+    size_t i;
     int32_t rc;
 
     if (!json_is_object(context) || !json_is_array(objects))
@@ -135,9 +136,16 @@ static int32_t azure_expand_tree(void *pctx, const json_t *context, const json_t
     rc = az_expand(&resources, context, objects, &err);
     if (rc < 0)
         return fail(ctx, err_out, rc, err);
-    *out = sorted_copy(resources);
-    json_decref(resources);
-    return *out ? 0 : DSVM_ENOMEM;
+    /* one resource at a time, so that the copy never doubles the memory */
+    json_array_foreach(resources, i, r)
+    {
+        if (json_array_set_new(resources, i, sorted_copy(r)) < 0) {
+            json_decref(resources);
+            return DSVM_ENOMEM;
+        }
+    }
+    *out = resources;
+    return 0;
 }
 
 static int32_t azure_describe_reads(void *pctx, const char *scope_json, dsvm_buf *out)

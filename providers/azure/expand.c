@@ -126,5 +126,6 @@ out:
     json_decref(ex.resources);
     json_decref(ex.by_id);
     json_decref(ex.access);
+    json_decref(ex.mounters);
     return rc;
 }

@@ -18,6 +18,7 @@ typedef struct {
     json_t *resources;  /* the output array */
     json_t *by_id;      /* lower-cased ID -> resource (borrowed) */
     json_t *access;     /* "Identity/x" -> [IDs of vault access naming it] */
+    json_t *mounters;   /* storage name -> [Pool objects that mount it]; built on first use */
     json_t *err;        /* the failure message */
 } az_ex;
 

@@ -11,16 +11,35 @@
 #include "dsvmops/error.h"
 #include "expand.h"
 
-/* Does `pool` mount storage `name`? */
-static int mounts(const json_t *pool, const char *name)
+/* Index the pools by the storage they mount, in pool order, each pool
+ * once per storage: every storage account looks up its own pools instead
+ * of scanning all of them. Returns 0, or DSVM_ENOMEM. */
+static int index_mounters(az_ex *ex)
 {
-    json_t *m;
+    json_t *pools = json_object_get(ex->by_kind, "Pool"), *pool, *m, *list;
+    const char *key;
     size_t i;
 
-    json_array_foreach(json_object_get(json_object_get(pool, "spec"), "sharedStorage"), i, m)
+    ex->mounters = json_object();
+    if (!ex->mounters)
+        return DSVM_ENOMEM;
+    json_object_foreach(pools, key, pool)
     {
-        if (strcmp(az_str(m, "storage", ""), name) == 0)
-            return 1;
+        json_array_foreach(json_object_get(json_object_get(pool, "spec"), "sharedStorage"), i, m)
+        {
+            const char *name = az_str(m, "storage", "");
+
+            list = json_object_get(ex->mounters, name);
+            if (!list) {
+                list = json_array();
+                if (!list || json_object_set_new(ex->mounters, name, list) < 0)
+                    return DSVM_ENOMEM;
+            }
+            if (json_array_size(list) && json_array_get(list, json_array_size(list) - 1) == pool)
+                continue;
+            if (json_array_append(list, pool) < 0)
+                return DSVM_ENOMEM;
+        }
     }
     return 0;
 }
@@ -28,20 +47,22 @@ static int mounts(const json_t *pool, const char *name)
 /* NFS accounts: deny by default, allow the subnets of mounting pools. */
 static int nfs_acls(az_ex *ex, const json_t *obj, json_t *res)
 {
-    json_t *pools = json_object_get(ex->by_kind, "Pool"), *pool, *rules = json_array();
+    json_t *pools, *pool, *rules;
     json_t *props = json_object_get(json_object_get(res, "body"), "properties");
-    const char *key;
+    size_t k;
 
+    if (!ex->mounters && index_mounters(ex) < 0)
+        return az_fail(ex, "out of memory");
+    pools = json_object_get(ex->mounters, az_str(obj, "name", ""));
+    rules = json_array();
     if (!rules)
         return az_fail(ex, "out of memory");
-    json_object_foreach(pools, key, pool)
+    json_array_foreach(pools, k, pool)
     {
         json_t *id, *r;
         size_t i;
         int seen = 0;
 
-        if (!mounts(pool, az_str(obj, "name", "")))
-            continue;
         id = az_pool_subnet(ex, res, pool);
         if (!id) {
             json_decref(rules);

@@ -53,6 +53,15 @@ static double wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Peak RSS so far, in MB. */
+static double peak_mb(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: engine_bench --provider-dir DIR (--repo DIR | --gen GEN_REPO "
@@ -241,7 +250,7 @@ int main(int argc, char **argv)
     dsvm_plan *plan = NULL;
     dsvm_reconcile_opts ropts = {0};
     struct rusage ru;
-    double t0, w0, t_load, t_expand, t_observe, t_plan, total;
+    double t0, w0, t_load, t_expand, t_observe, t_plan, total, rss[4];
     size_t pages = 0, changes;
     char *text = NULL;
     int rc = 1;
@@ -284,23 +293,27 @@ int main(int argc, char **argv)
         goto out;
     }
     t_load = cpu_now() - t0;
+    rss[0] = peak_mb();
     t0 = cpu_now();
     if (dsvm_engine_expand(e) < 0) {
         fprintf(stderr, "engine_bench: expand: %s\n", dsvm_error_last()->message);
         goto out;
     }
     t_expand = cpu_now() - t0;
+    rss[1] = peak_mb();
     t_observe = observe(e, o.page_size, &pages);
     if (t_observe < 0) {
         fprintf(stderr, "engine_bench: observe: a page was not taken\n");
         goto out;
     }
+    rss[2] = peak_mb();
     t0 = cpu_now();
     if (dsvm_engine_plan(e, &plan) < 0 || dsvm_plan_render_text(&text, plan, 0) < 0) {
         fprintf(stderr, "engine_bench: plan: %s\n", dsvm_error_last()->message);
         goto out;
     }
     t_plan = cpu_now() - t0;
+    rss[3] = peak_mb();
     total = t_load + t_expand + t_observe + t_plan;
     getrusage(RUSAGE_SELF, &ru);
     changes = dsvm_plan_changes(plan);
@@ -310,8 +323,9 @@ int main(int argc, char **argv)
            pages, changes);
     printf("cpu s: load+validate %.3f, expand %.3f, observe %.3f, plan %.3f, total %.3f\n", t_load,
            t_expand, t_observe, t_plan, total);
-    printf("wall s (with building the pages) %.3f, peak RSS %.1f MB\n", wall_now() - w0,
-           (double)ru.ru_maxrss / 1024.0);
+    printf("wall s (with building the pages) %.3f, peak RSS %.1f MB (after load %.1f, "
+           "expand %.1f, observe %.1f, plan %.1f)\n",
+           wall_now() - w0, (double)ru.ru_maxrss / 1024.0, rss[0], rss[1], rss[2], rss[3]);
     rc = 0;
     if (o.expect_in_sync && changes != 0) {
         fprintf(stderr, "engine_bench: the in-sync plan has %zu changes:\n%.4000s\n", changes,
