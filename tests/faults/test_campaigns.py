@@ -1,22 +1,31 @@
 #!/usr/bin/python3
-"""Fault campaigns: applies under armsim's fault injection converge.
+"""Fault campaigns: applies under injected faults converge.
 
 usage: test_campaigns.py DSVMOPS ARMSIM EXAMPLES_DIR
 
 Each campaign applies examples/environments/dev against an armsim that
-injects one kind of fault, applies again if the first run could not finish,
-and checks convergence:
+injects one kind of fault (or under one kind of trouble of its own), applies
+again if the first run could not finish, and checks convergence:
   - the next plan is empty (exit 0 with --detailed-exitcode);
   - no resource exists twice (the generic resource list holds each owned
     resource once);
   - the journal has no write without an outcome;
-  - every PUT armsim answered was journalled first.
+  - history matches what armsim recorded (GET /_armsim/writes): every write
+    armsim accepted (2xx) has a journal intent with the same method and
+    resource (n accepted <= n journalled), and every write the journal says
+    succeeded was accepted by armsim.
 Campaigns: 20% 503s; a 429 storm with long Retry-After; connection resets;
 an LRO that ends Failed and succeeds on retry; armsim killed with -9 and
-restarted on its state file in the middle of an apply.
+restarted on its state file in the middle of an apply; dsvmops killed with -9
+at random points, five times.
+Each prints its figures (runs, writes, retried requests, time), and a table
+at the end. DSVM_FAULTS_SEED fixes the random kill points.
 """
+import collections
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -60,6 +69,9 @@ def owned_ids(url):
     return out
 
 
+FIGURES = []  # one row per campaign, printed as a table at the end
+
+
 def journal(state):
     db = sqlite3.connect(state)
     try:
@@ -72,10 +84,75 @@ def journal(state):
         db.close()
 
 
-def converge(dsvm, wd, arm_url, puts_seen, label, max_runs=6):
+def journal_rows(state):
+    db = sqlite3.connect(state)
+    try:
+        return db.execute("SELECT id, run_id, lower(resource_id), method, outcome, intent_ms"
+                          " FROM journal ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def integrity(state):
+    db = sqlite3.connect(state)
+    try:
+        return db.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        db.close()
+
+
+def writes_log(url):
+    with urllib.request.urlopen(url + "/_armsim/writes") as r:
+        return json.load(r)["writes"]
+
+
+def clear_faults(url):
+    urllib.request.urlopen(urllib.request.Request(url + "/_armsim/faults",
+                                                  method="DELETE")).read()
+
+
+def history_matches(label, state, log, complete=True, since_ms=0, max_puts=None):
+    """The journal against armsim's log of writes (design rule 9).
+
+    - every write armsim accepted has a journal intent: per (method,
+      resource), accepted <= journalled (an intent cut off before it was
+      sent, or refused, has no acceptance);
+    - with a complete log, every write journalled as succeeded (with intent
+      at or after since_ms) was accepted by armsim;
+    - max_puts: no resource got more accepted PUTs than that.
+    Returns (accepted, refused-or-reset) counts of the log."""
+    rows = journal_rows(state)
+    accepted = collections.Counter((w["method"], w["path"].lower()) for w in log
+                                   if 200 <= w["status"] < 300)
+    journalled = collections.Counter((m, rid) for _, _, rid, m, _, _ in rows)
+    for k, n in accepted.items():
+        assert n <= journalled[k], (label, "armsim accepted a write that was not journalled",
+                                    k, n, journalled[k])
+    if complete:
+        ok = collections.Counter((m, rid) for _, _, rid, m, out, ms in rows
+                                 if out == "succeeded" and ms >= since_ms)
+        for k, n in ok.items():
+            assert accepted[k] >= n, (label, "the journal says succeeded, armsim has no such "
+                                      "write", k, n, accepted[k])
+    if max_puts is not None:
+        worst = max((n for (m, _), n in accepted.items() if m == "PUT"), default=0)
+        assert worst <= max_puts, (label, "a resource was PUT more often than allowed",
+                                   [k for k, n in accepted.items() if n > max_puts])
+    return sum(accepted.values()), len(log) - sum(accepted.values())
+
+
+def plan_empty(dsvm, wd, label):
+    rc, out, _ = dsvmops(dsvm, "plan", "-c", wd.config, "--instance", "e2e",
+                         "--detailed-exitcode")
+    assert rc == 0, (label, out[-2000:])
+
+
+def converge(dsvm, wd, arm_url, puts_seen, label, max_runs=6, log=None, complete=True,
+             since_ms=0, max_puts=None, t0=None, extra=""):
     """Apply until it succeeds (at most max_runs), then check convergence."""
     c = ["-c", wd.config, "--instance", "e2e", "-q"]
     codes = []
+    state = os.path.join(wd.dir, "state.db") if not hasattr(wd, "state") else wd.state
     for _ in range(max_runs):
         rc, out, err = dsvmops(dsvm, "apply", *c)
         codes.append(rc)
@@ -87,33 +164,50 @@ def converge(dsvm, wd, arm_url, puts_seen, label, max_runs=6):
             (label, rc, out[-1500:], err[-1500:])
     assert codes[-1] == 0, (label, codes)
     # the checks below read armsim themselves: no more injected faults
-    urllib.request.urlopen(urllib.request.Request(arm_url + "/_armsim/faults",
-                                                  method="DELETE")).read()
+    clear_faults(arm_url)
     if len(codes) > 1:
         # the run after a failure really wrote (a Failed resource is re-applied)
-        assert journal(os.path.join(wd.dir, "state.db"))[2][-1] == "succeeded", label
-    rc, out, _ = dsvmops(dsvm, "plan", *c[:-1], "--detailed-exitcode")
-    assert rc == 0, (label, out[-2000:])
+        assert journal(state)[2][-1] == "succeeded", label
+    plan_empty(dsvm, wd, label)
     ids = owned_ids(arm_url)
     assert len(ids) == len(set(ids)), (label, "a resource exists twice", ids)
-    unfinished, journalled, runs = journal(os.path.join(wd.dir, "state.db"))
+    unfinished, journalled, runs = journal(state)
     assert unfinished == 0, (label, "journal entries without an outcome")
+    assert "running" not in runs, (label, "a run was left running", runs)
     # every resource was written through a journalled intent; armsim saw at
     # least that many PUTs (retries of one write are one journal entry)
     _, js, _ = dsvmops(dsvm, "plan", *c[:-1], "--format", "json", check=0)
     resources = len(json.loads(js)["resources"])
     assert journalled == resources <= puts_seen(), (label, journalled, resources, puts_seen())
+    assert integrity(state) == [("ok",)], label
+    accepted, refused = history_matches(label, state, log() if log else writes_log(arm_url),
+                                        complete, since_ms, max_puts)
+    secs = time.monotonic() - t0 if t0 else 0
+    with urllib.request.urlopen(arm_url + "/_armsim/stats") as r:
+        st = json.load(r)["requests"]
+    faulted = sum(n for code, n in st["by_status"].items() if code in ("0", "429") or
+                  code.startswith("5"))
     print(f"{label}: converged after {len(codes)} apply run(s) {codes}; runs {runs}; "
-          f"{resources} resources, {puts_seen()} PUTs seen by armsim")
+          f"{resources} resources; writes accepted {accepted}, refused or reset {refused} "
+          f"(retried); {puts_seen()} PUTs seen by armsim; ARM requests {st['total']}, "
+          f"{faulted} answered 429/5xx or reset; {secs:.1f}s{extra}", flush=True)
+    FIGURES.append((label, len(runs), accepted, refused, st["total"], faulted, secs))
+
+
+def copy_dev(examples, tmp):
+    repo = os.path.join(tmp, "dev")
+    shutil.copytree(os.path.join(examples, "environments", "dev"), repo)
+    return repo
 
 
 def campaign(dsvm, armsim_bin, examples, label, *armsim_args):
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        repo = os.path.join(tmp, "dev")
-        shutil.copytree(os.path.join(examples, "environments", "dev"), repo)
+        repo = copy_dev(examples, tmp)
         with Armsim(armsim_bin, "--lro-ms", "200", *armsim_args) as arm, \
                 Workdir(arm, repo) as wd:
-            converge(dsvm, wd, arm.url, lambda: arm.stats()["by_verb"].get("PUT", 0), label)
+            converge(dsvm, wd, arm.url, lambda: arm.stats()["by_verb"].get("PUT", 0), label,
+                     max_puts=2 if "LRO" in label else 1, t0=t0)
 
 
 def free_port():
@@ -126,9 +220,9 @@ def free_port():
 
 def armsim_restart(dsvm, armsim_bin, examples):
     """armsim is killed with -9 mid-apply and restarted on its state file."""
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        repo = os.path.join(tmp, "dev")
-        shutil.copytree(os.path.join(examples, "environments", "dev"), repo)
+        repo = copy_dev(examples, tmp)
         state = os.path.join(tmp, "armsim.db")
         port = free_port()
         args = [armsim_bin, "--listen", f"127.0.0.1:{port}", "--state", state, "--lro-ms", "1500"]
@@ -157,7 +251,12 @@ def armsim_restart(dsvm, armsim_bin, examples):
                     if n >= 3:
                         break
                     time.sleep(0.05)
-                puts[0] = n
+                # armsim's log of writes dies with it: from now on it refuses
+                # everything (so it accepts nothing more), keep its log, kill it
+                urllib.request.urlopen(Url.url + "/_armsim/faults",
+                                       b'{"method": "*", "type": "*", "status": 503}').read()
+                before = writes_log(Url.url)
+                puts[0] = sum(1 for w in before if w["method"] == "PUT")
                 arm.send_signal(signal.SIGKILL)
                 arm.wait()
                 time.sleep(1.0)
@@ -169,14 +268,99 @@ def armsim_restart(dsvm, armsim_bin, examples):
                     with urllib.request.urlopen(Url.url + "/_armsim/stats") as r:
                         return puts[0] + json.load(r)["requests"]["by_verb"].get("PUT", 0)
 
-                converge(dsvm, wd, Url.url, seen, "armsim kill -9 and restart")
+                # a write whose answer the kill cut off is sent again: 2 PUTs
+                converge(dsvm, wd, Url.url, seen, "armsim kill -9 and restart",
+                         log=lambda: before + writes_log(Url.url), max_puts=2, t0=t0)
         finally:
             arm.terminate()
             arm.wait()
 
 
+def start_apply(dsvm, config, env=None):
+    env = dict(env or os.environ, DSVMOPS_CLIENT_SECRET="demo-secret")
+    return subprocess.Popen([dsvm, "apply", "-c", config, "--instance", "e2e", "-q"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_accepted(arm, n, p, timeout=30):
+    """Wait until armsim has accepted n writes; False if the apply ended first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if sum(1 for w in writes_log(arm.url) if 200 <= w["status"] < 300) >= n:
+            return True
+        if p.poll() is not None:
+            return False
+        time.sleep(0.05)
+    raise AssertionError("the apply sent no writes")
+
+
+def unfinished_ids(state):
+    db = sqlite3.connect(state)
+    try:
+        return {r[0] for r in db.execute("SELECT id FROM journal WHERE outcome = ''")}
+    finally:
+        db.close()
+
+
+def history_ids(dsvm, wd):
+    _, out, _ = dsvmops(dsvm, "history", "-c", wd.config, "--format", "json", check=0)
+    return [r["id"] for r in json.loads(out)["runs"]]
+
+
+def dsvmops_kill9(dsvm, armsim_bin, examples, seed, kills=5):
+    """dsvmops killed with -9 at random points of five applies in a row."""
+    label = "dsvmops kill -9 x5"
+    rnd = random.Random(seed)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp, Armsim(armsim_bin, "--lro-ms", "2000") as arm:
+        repo = copy_dev(examples, tmp)
+        with Workdir(arm, repo) as wd:
+            state = os.path.join(wd.dir, "state.db")
+            left, delays, finished = set(), [], 0
+            for _ in range(kills):
+                delay = rnd.uniform(0.2, 2.2)
+                delays.append(round(delay, 2))
+                p = start_apply(dsvm, wd.config)
+                try:
+                    p.wait(timeout=delay)
+                    finished += 1  # it ended before the kill
+                except subprocess.TimeoutExpired:
+                    p.send_signal(signal.SIGKILL)
+                out, err = p.communicate(timeout=60)
+                assert p.returncode in (0, -signal.SIGKILL), (p.returncode, out, err)
+                if not os.path.exists(state):
+                    continue  # killed before the store was created
+                assert integrity(state) == [("ok",)], (label, integrity(state))
+                ids = unfinished_ids(state)
+                # status shows what the next apply settles
+                _, js, _ = dsvmops(dsvm, "status", "-c", wd.config, "--format", "json", check=0)
+                shown = json.loads(js)["state"].get("unfinishedWrites", 0)
+                assert shown == len(ids), (label, shown, ids)
+                left |= ids
+            converge(dsvm, wd, arm.url, lambda: arm.stats()["by_verb"].get("PUT", 0), label,
+                     max_puts=1, t0=t0,
+                     extra=f"; kill delays {delays} (seed {seed}), {len(left)} writes cut off"
+                           f" and settled, {finished} run(s) ended before their kill")
+            # the writes cut off were settled by a later run, and their runs
+            # are marked interrupted
+            db = sqlite3.connect(state)
+            try:
+                for i in left:
+                    run_id, outcome = db.execute(
+                        "SELECT run_id, outcome FROM journal WHERE id = ?", (i,)).fetchone()
+                    assert outcome.startswith("interrupted: "), (label, i, outcome)
+                    assert db.execute("SELECT outcome FROM runs WHERE id = ?",
+                                      (run_id,)).fetchone()[0] == "interrupted", (label, run_id)
+            finally:
+                db.close()
+            ids = history_ids(dsvm, wd)
+            assert ids == sorted(ids, reverse=True) and len(ids) == len(set(ids)), (label, ids)
+
+
 def main():
     dsvm, armsim_bin, examples = sys.argv[1:4]
+    seed = int(os.environ.get("DSVM_FAULTS_SEED", random.randrange(1 << 30)))
+    t0 = time.monotonic()
     campaign(dsvm, armsim_bin, examples, "20% 503s",
              "--fault", '{"method": "*", "type": "*", "status": 503, "probability": 0.2}')
     campaign(dsvm, armsim_bin, examples, "429 storm, Retry-After 2",
@@ -189,7 +373,15 @@ def main():
              "--fault", '{"method": "PUT", "type": "Microsoft.Compute/virtualMachineScaleSets", '
                         '"lro_result": "Failed", "count": 1}')
     armsim_restart(dsvm, armsim_bin, examples)
-    print("test_campaigns: ok")
+    dsvmops_kill9(dsvm, armsim_bin, examples, seed)
+    print(f"\n{'campaign':40} {'runs':>4} {'writes':>6} {'w.retried':>9} {'requests':>8} "
+          f"{'faulted':>7} {'time':>6}")
+    for label, runs, accepted, refused, total, faulted, secs in FIGURES:
+        print(f"{label:40} {runs:4} {accepted:6} {refused:9} {total:8} {faulted:7} {secs:5.1f}s")
+    print("(runs: recorded apply runs; writes: accepted by armsim; w.retried: write requests "
+          "refused or reset, sent again;\n requests: ARM requests (armsim restarted: after the "
+          "restart); faulted: answered 429/5xx or reset)")
+    print(f"test_campaigns: ok in {time.monotonic() - t0:.0f}s")
 
 
 if __name__ == "__main__":
