@@ -51,6 +51,7 @@ struct applier {
     size_t n_deletes, next_delete;
     int tty;            /* progress goes to a terminal: one status line, redrawn */
     int64_t started_ms; /* when the writes began, for the elapsed time */
+    char *state_error;  /* the state store failed (a full disk): nothing new starts */
 };
 
 static void pump(applier *a);
@@ -102,6 +103,14 @@ static void progress(applier *a, const op *o, const char *what)
     fflush(f);
 }
 
+/* The journal could not be written: no write may be sent without its intent
+ * (design rule 9), so nothing new starts; the first error is kept. */
+static void state_failed(applier *a)
+{
+    if (!a->state_error)
+        a->state_error = strdup(dsvm_error_last()->message);
+}
+
 static void op_free(op *o)
 {
     json_decref(o->body);
@@ -124,9 +133,10 @@ static void op_finish(op *o, long http_status)
     dsvm_engine *e = a->e;
 
     a->finished++;
-    if (o->entry)
+    if (o->entry &&
         dsvm_state_journal_outcome(e->state, o->entry, o->failed ? "failed" : "succeeded",
-                                   (int)http_status, o->failure);
+                                   (int)http_status, o->failure) < 0)
+        state_failed(a);
     if (o->failed) {
         a->res->failed++;
         progress(a, o, "FAILED");
@@ -466,6 +476,8 @@ static int submit(op *o, const char *method, const char *body_text, dsvm_bucket_
     }
     rc = dsvm_state_journal_intent(e->state, &o->entry, o->a->run_id, o->item->id,
                                    dsvm_action_name(o->item->action), method);
+    if (rc < 0)
+        state_failed(o->a);
     if (rc == 0) {
         req.method = method;
         req.url = url;
@@ -575,7 +587,7 @@ static void pump(applier *a)
     size_t node;
 
     while (a->in_flight < (size_t)a->e->opts.parallelism && !dsvm_http_stopping(a->e->http) &&
-           dsvm_sched_next(&node, a->sched) == 0) {
+           !a->state_error && dsvm_sched_next(&node, a->sched) == 0) {
         const dsvm_plan_item *item = a->item_of_node[node];
 
         if (!item || item->action == DSVM_ACTION_NOOP || item->action == DSVM_ACTION_DELETE) {
@@ -589,7 +601,7 @@ static void pump(applier *a)
 /* Deletes run one at a time, in plan order (dependents first). */
 static void next_delete(applier *a)
 {
-    while (a->next_delete < a->n_deletes && !dsvm_http_stopping(a->e->http)) {
+    while (a->next_delete < a->n_deletes && !dsvm_http_stopping(a->e->http) && !a->state_error) {
         const dsvm_plan_item *item = &a->plan->items[a->deletes[a->next_delete++]];
         op *o = calloc(1, sizeof(*o));
 
@@ -808,6 +820,8 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
             (st == DSVM_NODE_BLOCKED || st == DSVM_NODE_PENDING))
             res.blocked++;
     }
+    if (a.state_error)
+        rc = DSVM_EIO;
     /* design rule 11: instances of updated Manual scale sets, in batches */
     if (rc == 0 && res.failed == 0 && res.blocked == 0 && !res.interrupted)
         rc = dsvm_rollout_apply(e, plan);
@@ -826,6 +840,12 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
                        : res.failed > 0 || res.blocked > 0 ? "partial"
                                                            : "succeeded",
                        summary);
+    if (a.state_error)
+        dsvm_error_set(DSVM_ERRCLASS_STATE,
+                       "%s; the apply stopped there, as no write is sent that cannot be "
+                       "journalled: the next apply settles the writes whose outcome could not "
+                       "be recorded",
+                       a.state_error);
     if (rc == 0 && (res.failed > 0 || res.blocked > 0)) {
         dsvm_error_set(DSVM_ERRCLASS_PROVIDER, "%zu resources failed and %zu were blocked",
                        res.failed, res.blocked);
@@ -833,6 +853,7 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
     }
 out:
     free(summary);
+    free(a.state_error);
     dsvm_sched_free(a.sched);
     free(a.item_of_node);
     free(a.deletes);

@@ -17,7 +17,8 @@ again if the first run could not finish, and checks convergence:
 Campaigns: 20% 503s; a 429 storm with long Retry-After; connection resets;
 an LRO that ends Failed and succeeds on retry; armsim killed with -9 and
 restarted on its state file in the middle of an apply; dsvmops killed with -9
-at random points, five times.
+at random points, five times; a full disk under the state database (root
+only: a small tmpfs).
 Each prints its figures (runs, writes, retried requests, time), and a table
 at the end. DSVM_FAULTS_SEED fixes the random kill points.
 """
@@ -357,6 +358,92 @@ def dsvmops_kill9(dsvm, armsim_bin, examples, seed, kills=5):
             assert ids == sorted(ids, reverse=True) and len(ids) == len(set(ids)), (label, ids)
 
 
+def fill(directory):
+    """Fill the file system under directory; returns the filler's path."""
+    path = os.path.join(directory, "filler")
+    with open(path, "ab") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == 28, e  # ENOSPC
+    return path
+
+
+def disk_full(dsvm, armsim_bin, examples):
+    """The state database on a small tmpfs that fills up: before an apply,
+    and in the middle of one."""
+    label = "full disk under the state database"
+    if os.geteuid() != 0:
+        print(f"{label}: SKIPPED: not root, cannot mount a tmpfs")
+        FIGURES.append((label + " (SKIPPED: not root)", 0, 0, 0, 0, 0, 0.0))
+        return
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        mnt = os.path.join(tmp, "mnt")
+        os.mkdir(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "dsvm-faults", mnt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"{label}: SKIPPED: mount -t tmpfs failed: {r.stderr.strip()}")
+            FIGURES.append((label + " (SKIPPED: mount failed)", 0, 0, 0, 0, 0, 0.0))
+            return
+        p = None
+        try:
+            repo = copy_dev(examples, tmp)
+            with Armsim(armsim_bin, "--lro-ms", "1000") as arm, \
+                    Workdir(arm, repo, f"# the state is on {mnt}\n") as wd:
+                state = os.path.join(mnt, "state.db")
+                with open(wd.config) as f:
+                    text = f.read().replace("state: {path: ./state.db}", f"state: {{path: {state}}}")
+                with open(wd.config, "w") as f:
+                    f.write(text)
+                wd.state = state
+                # 1. full before the first apply: exit 1, the file and the
+                # reason named, nothing sent
+                filler = fill(mnt)
+                t = time.monotonic()
+                rc, out, err = dsvmops(dsvm, "apply", "-c", wd.config, "--instance", "e2e", "-q")
+                assert rc == 1, (label, rc, out, err)
+                assert state in err and "No space left on device" in err, (label, err)
+                assert writes_log(arm.url) == [], (label, writes_log(arm.url))
+                first = f"full before: exit {rc} in {time.monotonic() - t:.1f}s"
+                os.unlink(filler)
+                if os.path.exists(state):
+                    assert integrity(state) == [("ok",)], (label, integrity(state))
+                # 2. full in the middle of an apply: the writes already on the
+                # wire finish, nothing new is sent, exit 1 with the reason
+                p = start_apply(dsvm, wd.config)
+                wait_accepted(arm, 2, p)
+                filler = fill(mnt)
+                t = time.monotonic()
+                out, err = p.communicate(timeout=90)
+                rc, p = p.returncode, None
+                assert rc == 1, (label, rc, out, err)
+                assert state in err and "No space left on device" in err, (label, err)
+                sent = len(writes_log(arm.url))
+                # armsim accepted nothing that is not journalled (the outcomes
+                # may be missing: the disk was full)
+                history_matches(label, state, writes_log(arm.url), complete=False)
+                left = len(unfinished_ids(state))
+                os.unlink(filler)
+                assert integrity(state) == [("ok",)], (label, integrity(state))
+                # 3. space again: the next apply settles and converges
+                converge(dsvm, wd, arm.url, lambda: arm.stats()["by_verb"].get("PUT", 0), label,
+                         max_puts=1, t0=t0,
+                         extra=f"; {first}; full mid-apply: exit {rc} "
+                               f"{time.monotonic() - t:.1f}s after, {sent} writes sent, "
+                               f"{left} without a recorded outcome")
+        finally:
+            if p is not None:
+                p.kill()
+                p.wait()
+            r = subprocess.run(["umount", mnt], capture_output=True, text=True)
+            if r.returncode != 0:
+                subprocess.run(["umount", "-l", mnt])
+
+
 def main():
     dsvm, armsim_bin, examples = sys.argv[1:4]
     seed = int(os.environ.get("DSVM_FAULTS_SEED", random.randrange(1 << 30)))
@@ -374,6 +461,7 @@ def main():
                         '"lro_result": "Failed", "count": 1}')
     armsim_restart(dsvm, armsim_bin, examples)
     dsvmops_kill9(dsvm, armsim_bin, examples, seed)
+    disk_full(dsvm, armsim_bin, examples)
     print(f"\n{'campaign':40} {'runs':>4} {'writes':>6} {'w.retried':>9} {'requests':>8} "
           f"{'faulted':>7} {'time':>6}")
     for label, runs, accepted, refused, total, faulted, secs in FIGURES:
