@@ -87,7 +87,8 @@ static void format_duration(char *buf, size_t n, const json_t *run)
     json_int_t end = json_integer_value(json_object_get(run, "endedMs"));
     double s = (double)(end - start) / 1000.0;
 
-    if (end <= 0)
+    /* not ended, or the wall clock was set back during the run: unknown */
+    if (end <= 0 || end < start)
         snprintf(buf, n, "-");
     else if (s < 60)
         snprintf(buf, n, "%.1fs", s);

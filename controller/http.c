@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,12 +90,28 @@ void dsvm_http_options_init(dsvm_http_options *opts)
     opts->max_body_bytes = (size_t)64 << 20;
 }
 
+/*
+ * CLOCK_MONOTONIC does not go back on Linux; a clock that does (a faked or
+ * broken one) would leave every backoff and poll timer hours ahead. Steps
+ * back are absorbed, so this clock never decreases.
+ */
 int64_t dsvm_http_now_ms(void)
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int64_t last_ms, skew_ms;
     struct timespec ts;
+    int64_t now;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&lock);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms;
+    if (now < last_ms) {
+        skew_ms += last_ms - now;
+        now = last_ms;
+    }
+    last_ms = now;
+    pthread_mutex_unlock(&lock);
+    return now;
 }
 
 static uint64_t next_random(dsvm_http *h)

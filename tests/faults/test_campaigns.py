@@ -18,7 +18,8 @@ Campaigns: 20% 503s; a 429 storm with long Retry-After; connection resets;
 an LRO that ends Failed and succeeds on retry; armsim killed with -9 and
 restarted on its state file in the middle of an apply; dsvmops killed with -9
 at random points, five times; a full disk under the state database (root
-only: a small tmpfs).
+only: a small tmpfs); clock jumps forward and backward under libfaketime,
+with and without a faked monotonic clock.
 Each prints its figures (runs, writes, retried requests, time), and a table
 at the end. DSVM_FAULTS_SEED fixes the random kill points.
 """
@@ -444,6 +445,104 @@ def disk_full(dsvm, armsim_bin, examples):
                 subprocess.run(["umount", "-l", mnt])
 
 
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def faketime_env(dsvm, tsfile, fake_monotonic):
+    """The environment that runs dsvmops under libfaketime, its offset read
+    from tsfile at every call; None and the reason when it cannot run."""
+    if not os.path.exists(FAKETIME):
+        return None, f"{FAKETIME} is missing (scripts/deps.sh test installs faketime)"
+    preload = [FAKETIME]
+    # an ASan build wants its runtime first in the list: preload it before
+    r = subprocess.run(["ldd", dsvm], capture_output=True, text=True)
+    m = re.search(r"(libasan\.so\S*) => (\S+)", r.stdout)
+    if m:
+        preload.insert(0, m.group(2))
+    env = dict(os.environ, DSVMOPS_CLIENT_SECRET="demo-secret", LD_PRELOAD=" ".join(preload),
+               FAKETIME_TIMESTAMP_FILE=tsfile, FAKETIME_NO_CACHE="1")
+    if not fake_monotonic:
+        env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    with open(tsfile, "w") as f:
+        f.write("-1d\n")
+    r = subprocess.run([dsvm, "version"], capture_output=True, text=True, env=env, timeout=30)
+    if r.returncode != 0:
+        return None, f"dsvmops does not run under libfaketime: {r.stderr.strip()[:300]}"
+    return env, None
+
+
+def clock_jump(dsvm, armsim_bin, examples, jump, fake_monotonic):
+    """dsvmops' clock jumps by `jump` (e.g. +5h, -5h) in the middle of an
+    apply that meets 503s and their backoff; armsim's clock does not move."""
+    label = f"clock jump {jump}, monotonic {'faked' if fake_monotonic else 'real'}"
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        ts = os.path.join(tmp, "faketime")
+        env, why = faketime_env(dsvm, ts, fake_monotonic)
+        if env is None:
+            print(f"{label}: SKIPPED: {why}")
+            FIGURES.append((label + " (SKIPPED)", 0, 0, 0, 0, 0, 0.0))
+            return
+        with open(ts, "w") as f:
+            f.write("+0\n")
+        repo = copy_dev(examples, tmp)
+        with Armsim(armsim_bin, "--lro-ms", "1000", "--fault",
+                    '{"method": "PUT", "type": "*", "status": 503, "probability": 0.3, '
+                    '"count": 4}') as arm, Workdir(arm, repo) as wd:
+            state = os.path.join(wd.dir, "state.db")
+            p = start_apply(dsvm, wd.config, env)
+            try:
+                wait_accepted(arm, 2, p)
+                tokens = arm.get("/_armsim/stats")["token_requests"]["total"]
+                with open(ts, "w") as f:
+                    f.write(jump + "\n")
+                t = time.monotonic()
+                out, err = p.communicate(timeout=60)
+            finally:
+                if p.returncode is None:
+                    p.kill()
+                    p.communicate()
+            after = time.monotonic() - t
+            assert p.returncode in (0, 3), (label, p.returncode, out[-1500:], err[-1500:])
+            failed = [d for (d,) in sqlite3.connect(state).execute(
+                "SELECT detail FROM journal WHERE outcome = 'failed'")]
+            tokens = arm.get("/_armsim/stats")["token_requests"]["total"] - tokens
+            if fake_monotonic and jump.startswith("+"):
+                # the token's lifetime is measured on the monotonic clock: hours
+                # later it has expired, and a new one is fetched
+                assert tokens >= 1, (label, "no new token after the jump")
+            # a second apply wholly in the shifted time, with a change to make:
+            # one pool's tag, so that it writes and records a run
+            with open(ts, "w") as f:
+                f.write(jump + "\n")
+            clear_faults(arm.url)
+            with open(os.path.join(repo, "dev.yaml")) as f:
+                text = f.read()
+            with open(os.path.join(repo, "dev.yaml"), "w") as f:
+                f.write(text.replace('costCenter: "4711"', 'costCenter: "4712"'))
+            r = subprocess.run([dsvm, "apply", "-c", wd.config, "--instance", "e2e", "-q"],
+                               env=env, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, (label, r.returncode, r.stdout[-1500:], r.stderr[-1500:])
+            # the resource group is PUT twice: created, then its tag changed
+            converge(dsvm, wd, arm.url, lambda: arm.stats()["by_verb"].get("PUT", 0), label,
+                     max_puts=2, t0=t0,
+                     extra=f"; the apply ended {after:.1f}s after the jump, exit "
+                           f"{p.returncode}{' ' + repr(failed[:2]) if failed else ''}, "
+                           f"{tokens} token request(s) after it")
+            # history lists the runs by id, newest first, whatever their times
+            _, out, _ = dsvmops(dsvm, "history", "-c", wd.config, "--format", "json", check=0)
+            runs = json.loads(out)["runs"]
+            ids = [r["id"] for r in runs]
+            assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids), (label, ids)
+            rc, text, _ = dsvmops(dsvm, "history", "-c", wd.config)
+            assert rc == 0 and re.search(r"^\s+1\s+apply", text, re.M), (label, text)
+            lines = [ln.split()[0] for ln in text.splitlines()[1:] if ln.strip()]
+            assert lines == [str(i) for i in ids], (label, lines, ids)
+            # a run that spans a jump back has no negative duration
+            assert not re.search(r"\s-\d", text), (label, text)
+            assert integrity(state) == [("ok",)], label
+
+
 def main():
     dsvm, armsim_bin, examples = sys.argv[1:4]
     seed = int(os.environ.get("DSVM_FAULTS_SEED", random.randrange(1 << 30)))
@@ -462,6 +561,9 @@ def main():
     armsim_restart(dsvm, armsim_bin, examples)
     dsvmops_kill9(dsvm, armsim_bin, examples, seed)
     disk_full(dsvm, armsim_bin, examples)
+    for jump in ("+5h", "-5h"):
+        for fake_monotonic in (True, False):
+            clock_jump(dsvm, armsim_bin, examples, jump, fake_monotonic)
     print(f"\n{'campaign':40} {'runs':>4} {'writes':>6} {'w.retried':>9} {'requests':>8} "
           f"{'faulted':>7} {'time':>6}")
     for label, runs, accepted, refused, total, faulted, secs in FIGURES:
