@@ -193,6 +193,51 @@ static void path_patterns_match_segments_and_prefixes(void **state)
     assert_false(dsvm_path_matches("a.*.c", "a.7.d"));
 }
 
+/* The diff carries down only the rule patterns that match the path so far;
+ * it must decide exactly as matching each whole path would. */
+static void diff_applies_rules_through_wildcards_prefixes_and_dotted_keys(void **state)
+{
+    /* a wildcard read-only rule below an array; only "setting" differs */
+    dsvm_diff *wild =
+        diff_of("{\"properties\":{\"virtualMachineProfile\":{\"extensionProfile\":{\"extensions\":"
+                "[{\"properties\":{\"provisioningState\":\"A\",\"setting\":1}}]}}}}",
+                "{\"properties\":{\"virtualMachineProfile\":{\"extensionProfile\":{\"extensions\":"
+                "[{\"properties\":{\"provisioningState\":\"B\",\"setting\":2}}]}}}}");
+    /* a key holding a dot spans two rule segments: the ARM ID normaliser holds */
+    dsvm_diff *dotted = diff_of(
+        "{\"properties\":{\"virtualMachineProfile.networkProfile\":{\"subnet\":{\"id\":\"/A\"}}}}",
+        "{\"properties\":{\"virtualMachineProfile.networkProfile\":{\"subnet\":{\"id\":\"/a\"}}}}");
+    /* an immutable rule covers the fields below it; a normaliser only its own */
+    dsvm_diff *below = diff_of("{\"properties\":{\"platformFaultDomainCount\":{\"x\":1}},"
+                               "\"location\":{\"a\":\"East US\"}}",
+                               "{\"properties\":{\"platformFaultDomainCount\":{\"x\":2}},"
+                               "\"location\":{\"a\":\"eastus\"}}");
+    /* write-only covers what is below it; a default holds only at its path */
+    dsvm_diff *wo_def = diff_of(
+        "{\"properties\":{\"virtualMachineProfile\":{\"osProfile\":{\"adminPassword\":{\"v\":1}}},"
+        "\"upgradePolicy\":{\"mode\":\"Manual\",\"modeX\":\"Manual\"}}}",
+        "{\"properties\":{}}");
+
+    (void)state;
+    assert_int_equal(wild->n, 1);
+    assert_string_equal(wild->changes[0].path,
+                        "properties.virtualMachineProfile.extensionProfile.extensions.0.properties."
+                        "setting");
+    assert_int_equal(dotted->n, 0);
+    assert_int_equal(below->n, 2);
+    assert_string_equal(below->changes[0].path, "properties.platformFaultDomainCount.x");
+    assert_true(below->changes[0].immutable);
+    assert_string_equal(below->replace_field, "properties.platformFaultDomainCount.x");
+    assert_string_equal(below->changes[1].path, "location.a");
+    assert_true(below->changes[1].immutable); /* "location" is immutable too */
+    assert_int_equal(wo_def->n, 1);
+    assert_string_equal(wo_def->changes[0].path, "properties.upgradePolicy.modeX");
+    dsvm_diff_free(wild);
+    dsvm_diff_free(dotted);
+    dsvm_diff_free(below);
+    dsvm_diff_free(wo_def);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +251,7 @@ int main(void)
         cmocka_unit_test(diff_compares_arrays_element_wise_on_desired_fields),
         cmocka_unit_test(diff_treats_equal_numbers_as_equal),
         cmocka_unit_test(path_patterns_match_segments_and_prefixes),
+        cmocka_unit_test(diff_applies_rules_through_wildcards_prefixes_and_dotted_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
