@@ -252,6 +252,13 @@ static void count_run(dsvm_daemon *d, const char *kind, const char *outcome, int
 
 /* ---- the engine for one pass ------------------------------------------- */
 
+static void lro_in_flight(int delta, void *payload)
+{
+    dsvm_daemon *d = payload;
+
+    dsvm_metrics_add(d->metrics, "dsvmops_lro_in_flight", NULL, delta);
+}
+
 static int open_engine(dsvm_daemon *d, dsvm_engine **out, const char *dir, const char *commit)
 {
     dsvm_reconcile_opts o = {0};
@@ -269,6 +276,9 @@ static int open_engine(dsvm_daemon *d, dsvm_engine **out, const char *dir, const
     o.max_deletes = d->cfg->reconcile.max_deletes;
     o.parallelism = d->cfg->reconcile.parallelism;
     o.stop = &stop_requested;
+    o.log = d->log;
+    o.lro_in_flight = lro_in_flight;
+    o.lro_payload = d;
     rc = dsvm_engine_new(&e, d->cfg, &o, 1);
     if (rc == 0)
         rc = dsvm_diags_new(&diags);

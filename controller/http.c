@@ -477,6 +477,12 @@ void dsvm_http_set_auth(dsvm_http *h, const dsvm_http_auth *auth)
     }
 }
 
+void dsvm_http_note_lro(dsvm_http *h, int delta)
+{
+    if (h->opts.lro_in_flight)
+        h->opts.lro_in_flight(delta, h->opts.lro_payload);
+}
+
 int dsvm_http_stopping(const dsvm_http *h)
 {
     return h->opts.stop && *h->opts.stop;

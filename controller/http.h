@@ -89,6 +89,12 @@ typedef struct {
      * a second.
      */
     const volatile sig_atomic_t *stop;
+    /**
+     * Optional: told +1 when a long-running operation starts polling and -1
+     * when it ends (from this loop's thread), for a gauge of LROs in flight.
+     */
+    void (*lro_in_flight)(int delta, void *payload);
+    void *lro_payload;
 } dsvm_http_options;
 
 /** One request. Everything is copied by dsvm_http_submit(). */
@@ -180,6 +186,9 @@ int dsvm_http_run(dsvm_http *h);
 
 /** Whether the shutdown flag of the options has been raised. */
 int dsvm_http_stopping(const dsvm_http *h);
+
+/** Report an LRO starting (+1) or ending (-1) polling to the options' hook. */
+void dsvm_http_note_lro(dsvm_http *h, int delta);
 
 /** The counters; borrowed from `h`. */
 const dsvm_http_stats *dsvm_http_get_stats(const dsvm_http *h);

@@ -40,6 +40,7 @@ typedef struct {
     int polls;
     char *last_status;
     char *request_id;
+    int polling; /* counted in the loop's LROs in flight */
 } lro;
 
 void dsvm_lro_options_init(dsvm_lro_options *opts)
@@ -100,6 +101,8 @@ static void finish(lro *l, int error, const char *status, long http_status, cons
     r.message = summary;
     r.request_id = l->request_id;
     r.polls = l->polls;
+    if (l->polling)
+        dsvm_http_note_lro(l->h, -1);
     if (l->done)
         l->done(&r, l->payload);
     lro_free(l);
@@ -319,6 +322,10 @@ static void on_initial(const dsvm_http_response *resp, void *payload)
         if (!l->poll_url) {
             finish(l, dsvm_error_oom(), NULL, resp->status, NULL, 0, NULL, NULL, "out of memory");
             goto out;
+        }
+        if (!l->polling) {
+            l->polling = 1;
+            dsvm_http_note_lro(l->h, 1);
         }
         schedule_poll(l, resp);
         goto out;

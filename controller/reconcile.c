@@ -152,6 +152,9 @@ int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconc
     }
     hopts.max_concurrency = e->opts.parallelism;
     hopts.stop = opts->stop;
+    hopts.log = opts->log;
+    hopts.lro_in_flight = opts->lro_in_flight;
+    hopts.lro_payload = opts->lro_payload;
     hopts.ca_file = cfg->target.ca_file.value;
     rc = dsvm_http_new(&e->http, &hopts);
     if (rc == 0 && !opts->offline)

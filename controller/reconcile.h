@@ -38,6 +38,11 @@ typedef struct {
     int offline;
     /** Raised by a SIGTERM handler: start nothing new, let writes on the wire finish. */
     const volatile sig_atomic_t *stop;
+    /** Where the transport logs; NULL: stderr. Borrowed. */
+    struct dsvm_log *log;
+    /** Told +1/-1 as long-running operations start and end polling (the daemon's gauge). */
+    void (*lro_in_flight)(int delta, void *payload);
+    void *lro_payload;
 } dsvm_reconcile_opts;
 
 /**

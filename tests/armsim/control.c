@@ -289,8 +289,8 @@ void stats_count_kv(struct ctx *c, const char *method, int status)
 void stats_count_write(struct ctx *c, const char *method, const char *path, int status)
 {
     if (json_array_size(c->writes) < 200000)
-        json_array_append_new(c->writes, json_pack("{s:s,s:s,s:i}", "method", method, "path",
-                                                   path, "status", status));
+        json_array_append_new(c->writes, json_pack("{s:s,s:s,s:i}", "method", method, "path", path,
+                                                   "status", status));
 }
 
 void stats_reset(struct ctx *c)

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_util import Armsim, Daemon, GitServer, write_config  # noqa: E402
+from daemon_util import Armsim, Daemon, GitServer, http, write_config  # noqa: E402
 
 
 def journal(state):
@@ -49,6 +49,15 @@ def main():
             while arm.stats()["by_verb"].get("PUT", 0) < 3:
                 assert time.monotonic() < deadline, "the daemon sent no writes"
                 time.sleep(0.05)
+            # the gauge of LROs in flight sees the slow operations
+            in_flight = 0
+            while in_flight < 1 and time.monotonic() < deadline:
+                _, metrics = http("GET", daemon.url + "/metrics")
+                line = [l for l in metrics.splitlines() if l.startswith("dsvmops_lro_in_flight ")]
+                in_flight = float(line[0].split()[1]) if line else 0
+                time.sleep(0.05)
+            assert in_flight >= 1, "dsvmops_lro_in_flight never rose during the apply"
+            print(f"test_daemon_sigterm: {in_flight:.0f} LROs in flight when stopped")
             t0 = time.monotonic()
             assert daemon.stop(timeout=60) == 0
             print(f"test_daemon_sigterm: stopped {time.monotonic() - t0:.2f} s after SIGTERM")
