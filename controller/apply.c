@@ -824,7 +824,7 @@ int dsvm_engine_apply(dsvm_engine *e, const dsvm_plan *plan, dsvm_apply_result *
         rc = DSVM_EIO;
     /* design rule 11: instances of updated Manual scale sets, in batches */
     if (rc == 0 && res.failed == 0 && res.blocked == 0 && !res.interrupted)
-        rc = dsvm_rollout_apply(e, plan);
+        rc = dsvm_rollout_apply(e, plan, a.run_id);
     summary = NULL;
     {
         json_t *s = json_pack("{s:i,s:i,s:i,s:i,s:i}", "succeeded", (json_int_t)res.succeeded,

@@ -191,7 +191,8 @@ static void on_upgraded(const dsvm_lro_result *res, void *payload)
 }
 
 /* POST {vmss}/manualupgrade for `ids` and wait for the operation. */
-static int upgrade_batch(dsvm_engine *e, const char *id, json_t *ids, const char *who)
+static int upgrade_batch(dsvm_engine *e, const char *id, json_t *ids, const char *who,
+                         int64_t run_id)
 {
     json_t *body = json_pack("{s:O}", "instanceIds", ids);
     json_t *url = json_sprintf("%s%s/manualupgrade?api-version=%s", e->base, id, api_version(e));
@@ -199,6 +200,7 @@ static int upgrade_batch(dsvm_engine *e, const char *id, json_t *ids, const char
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     dsvm_http_request req = {0};
     upgrade_result u = {0, NULL};
+    int64_t entry = 0;
     int rc;
 
     if (!text || !url) {
@@ -211,9 +213,14 @@ static int upgrade_batch(dsvm_engine *e, const char *id, json_t *ids, const char
     req.body = text;
     req.bucket = DSVM_BUCKET_WRITE;
     req.audience = e->audience;
+    rc = dsvm_state_journal_intent(e->state, &entry, run_id, id, "rollout", "POST");
+    if (rc < 0)
+        goto out;
     rc = dsvm_lro_submit(e->http, &req, NULL, on_upgraded, &u);
     if (rc == 0)
         rc = dsvm_http_run(e->http);
+    dsvm_state_journal_outcome(e->state, entry, rc == 0 && !u.error ? "succeeded" : "failed", 0,
+                               rc < 0 ? dsvm_error_last()->message : u.message);
     if (rc == 0 && u.error) {
         dsvm_error_set(DSVM_ERRCLASS_PROVIDER,
                        "rolling out %s: manualupgrade of instances %s failed: %s; those and the "
@@ -238,7 +245,7 @@ static size_t batch_size(const dsvm_config *cfg, size_t total)
     return b ? b : 1;
 }
 
-static int roll_out(dsvm_engine *e, const dsvm_plan_item *it)
+static int roll_out(dsvm_engine *e, const dsvm_plan_item *it, int64_t run_id)
 {
     const char *who = *it->object ? it->object : it->id;
     instances in = {0};
@@ -265,14 +272,14 @@ static int roll_out(dsvm_engine *e, const dsvm_plan_item *it)
             fprintf(e->opts.progress,
                     "rolling out %s: upgrading %zu of %zu instances (batch %zu of %zu)\n", who,
                     json_array_size(ids), n, start / b + 1, (n + b - 1) / b);
-        rc = ids ? upgrade_batch(e, it->id, ids, who) : dsvm_error_oom();
+        rc = ids ? upgrade_batch(e, it->id, ids, who, run_id) : dsvm_error_oom();
         json_decref(ids);
     }
     instances_clear(&in);
     return rc;
 }
 
-int dsvm_rollout_apply(dsvm_engine *e, const dsvm_plan *plan)
+int dsvm_rollout_apply(dsvm_engine *e, const dsvm_plan *plan, int64_t run_id)
 {
     size_t i;
     int rc = 0;
@@ -282,6 +289,6 @@ int dsvm_rollout_apply(dsvm_engine *e, const dsvm_plan *plan)
     for (i = 0; rc == 0 && i < plan->n; i++)
         if (is_rollout_item(&plan->items[i]) &&
             strcasecmp(upgrade_mode(&plan->items[i]), "Manual") == 0)
-            rc = roll_out(e, &plan->items[i]);
+            rc = roll_out(e, &plan->items[i], run_id);
     return rc;
 }

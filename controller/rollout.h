@@ -32,8 +32,10 @@ int dsvm_rollout_plan(dsvm_engine *e, dsvm_plan *plan);
  * through POST {vmss}/manualupgrade, batch after batch (each a long-running
  * operation, waited for before the next). Progress lines go to
  * opts.progress. Returns 0, or DSVM_ERROR with a message that names the
- * scale set, the instances and how to resume (apply again).
+ * scale set, the instances and how to resume (apply again). Each
+ * manualupgrade is a write: journalled in run `run_id` (action "rollout")
+ * before it is sent, with its outcome after (design rule 9).
  */
-int dsvm_rollout_apply(dsvm_engine *e, const dsvm_plan *plan);
+int dsvm_rollout_apply(dsvm_engine *e, const dsvm_plan *plan, int64_t run_id);
 
 #endif

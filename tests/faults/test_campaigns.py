@@ -17,7 +17,7 @@ again if the first run could not finish, and checks convergence:
 Campaigns: 20% 503s; a 429 storm with long Retry-After; connection resets;
 an LRO that ends Failed and succeeds on retry; armsim killed with -9 and
 restarted on its state file in the middle of an apply; dsvmops killed with -9
-at random points, five times; a full disk under the state database (root
+at random points, five times, and once in the middle of a roll-out; a full disk under the state database (root
 only: a small tmpfs); clock jumps forward and backward under libfaketime,
 with and without a faked monotonic clock.
 Each prints its figures (runs, writes, retried requests, time), and a table
@@ -124,8 +124,9 @@ def history_matches(label, state, log, complete=True, since_ms=0, max_puts=None)
     - max_puts: no resource got more accepted PUTs than that.
     Returns (accepted, refused-or-reset) counts of the log."""
     rows = journal_rows(state)
-    accepted = collections.Counter((w["method"], w["path"].lower()) for w in log
-                                   if 200 <= w["status"] < 300)
+    # a roll-out's POST {vmss}/manualupgrade is journalled on the scale set
+    accepted = collections.Counter((w["method"], re.sub(r"/manualupgrade$", "", w["path"].lower()))
+                                   for w in log if 200 <= w["status"] < 300)
     journalled = collections.Counter((m, rid) for _, _, rid, m, _, _ in rows)
     for k, n in accepted.items():
         assert n <= journalled[k], (label, "armsim accepted a write that was not journalled",
@@ -307,6 +308,56 @@ def unfinished_ids(state):
 def history_ids(dsvm, wd):
     _, out, _ = dsvmops(dsvm, "history", "-c", wd.config, "--format", "json", check=0)
     return [r["id"] for r in json.loads(out)["runs"]]
+
+
+def rollout_kill9(dsvm, armsim_bin, examples):
+    """dsvmops killed with -9 while it rolls a model change out to a scale
+    set's instances (manualupgrade in batches of one)."""
+    label = "dsvmops kill -9 during a roll-out"
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp, Armsim(armsim_bin, "--lro-ms", "1500") as arm:
+        repo = copy_dev(examples, tmp)
+        manifest = os.path.join(repo, "dev.yaml")
+        with open(manifest) as f:
+            text = f.read()
+        with open(manifest, "w") as f:
+            f.write(text.replace("capacity: 1\n", "capacity: 3\n"))
+        with Workdir(arm, repo, "reconcile:\n  rollout: {batch: 34%}\n") as wd:
+            state = os.path.join(wd.dir, "state.db")
+            dsvmops(dsvm, "apply", "-c", wd.config, "--instance", "e2e", "-q", check=0)
+            with open(manifest, "w") as f:
+                f.write(text.replace("capacity: 1\n", "capacity: 3\n")
+                        .replace("entraLogin: true", "entraLogin: false"))
+            p = start_apply(dsvm, wd.config)
+            end = time.monotonic() + 60
+            while not any(w["path"].endswith("/manualupgrade") and w["status"] < 300
+                          for w in writes_log(arm.url)):
+                assert p.poll() is None and time.monotonic() < end, \
+                    (label, "no manualupgrade", p.poll())
+                time.sleep(0.05)
+            p.send_signal(signal.SIGKILL)
+            p.communicate(timeout=60)
+            # the manualupgrade sent was journalled first, and is unfinished
+            history_matches(label, state, writes_log(arm.url), complete=False)
+            left = unfinished_ids(state)
+            assert left, (label, "the roll-out's write left no unfinished intent")
+            converge(dsvm, wd, arm.url, lambda: arm.stats()["by_verb"].get("PUT", 0), label,
+                     max_puts=2, t0=t0,
+                     extra=f"; {len(left)} manualupgrade cut off and settled; "
+                           f"{outdated(arm.url)} of 3 instances still on the old model")
+
+
+def outdated(url):
+    """Instances of the dev pool not on the latest model. A roll-out cut off
+    is not resumed: the scale set is in sync, so the plan has no update for
+    it and apply upgrades nothing (a known gap, reported, not asserted)."""
+    vmss = (f"{url}/subscriptions/{SUB}/resourceGroups/rg-dsvm-dev-westeurope/providers/"
+            "Microsoft.Compute/virtualMachineScaleSets/dev-sandbox/virtualMachines"
+            "?api-version=2024-11-01")
+    req = urllib.request.Request(vmss, headers={"Authorization": "Bearer " + token(url)})
+    with urllib.request.urlopen(req) as r:
+        return sum(1 for vm in json.load(r)["value"]
+                   if not vm["properties"]["latestModelApplied"])
 
 
 def dsvmops_kill9(dsvm, armsim_bin, examples, seed, kills=5):
@@ -560,6 +611,7 @@ def main():
                         '"lro_result": "Failed", "count": 1}')
     armsim_restart(dsvm, armsim_bin, examples)
     dsvmops_kill9(dsvm, armsim_bin, examples, seed)
+    rollout_kill9(dsvm, armsim_bin, examples)
     disk_full(dsvm, armsim_bin, examples)
     for jump in ("+5h", "-5h"):
         for fake_monotonic in (True, False):
