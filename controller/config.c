@@ -1056,8 +1056,8 @@ static int absolute_paths(dsvm_config *cfg, const char *path)
 
 int dsvm_config_load(dsvm_config **out, const char *path, char *const *envp)
 {
-    static const char *const top_keys[] = {"source", "target", "state",  "reconcile",
-                                           "drift",  "alerts", "server", NULL};
+    static const char *const top_keys[] = {"source", "target", "state", "reconcile", "drift",
+                                           "alerts", "server", "log",   NULL};
     yaml_parser_t parser;
     dsvm_config *cfg = NULL;
     yaml_node_t *root;

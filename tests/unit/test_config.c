@@ -356,6 +356,53 @@ static void config_reports_every_bad_value(void **state)
     free(path);
 }
 
+static void config_reads_daemon_settings(void **state)
+{
+    char *path = fixture("daemon.yaml");
+    dsvm_config *cfg = NULL;
+
+    (void)state;
+    assert_int_equal(dsvm_config_load(&cfg, path, empty_env), 0);
+    assert_int_equal(cfg->drift.interval_ms, 30000);
+    assert_int_equal(cfg->drift.policy, DSVM_DRIFT_IGNORE);
+    assert_int_equal(cfg->drift.kind_policy[DSVM_KIND_SHARED_STORAGE], DSVM_DRIFT_HEAL);
+    assert_int_equal(cfg->drift.kind_policy[DSVM_KIND_POOL], DSVM_DRIFT_ALERT);
+    assert_int_equal(cfg->drift.kind_policy[DSVM_KIND_KEY_VAULT], DSVM_UNSET);
+    assert_non_null(strstr(cfg->server.api_token.file, "/config/api-token"));
+    assert_null(cfg->server.api_token.env);
+    assert_string_equal(cfg->log.level, "debug");
+    assert_string_equal(cfg->log.format, "json");
+    dsvm_config_free(cfg);
+    free(path);
+    /* the defaults: no policy (self_heal decides), the API token from DSVMOPS_API_TOKEN */
+    path = fixture("minimal.yaml");
+    assert_int_equal(dsvm_config_load(&cfg, path, empty_env), 0);
+    assert_int_equal(cfg->drift.policy, DSVM_UNSET);
+    assert_int_equal(cfg->drift.kind_policy[DSVM_KIND_POOL], DSVM_UNSET);
+    assert_string_equal(cfg->server.api_token.env, "DSVMOPS_API_TOKEN");
+    assert_null(cfg->log.format);
+    dsvm_config_free(cfg);
+    free(path);
+}
+
+static void config_reports_bad_daemon_settings(void **state)
+{
+    char *path = fixture("daemon-bad.yaml");
+    dsvm_config *cfg = NULL;
+    const char *msg;
+
+    (void)state;
+    assert_int_equal(dsvm_config_load(&cfg, path, empty_env), DSVM_EINVALID);
+    assert_null(cfg);
+    msg = dsvm_error_last()->message;
+    assert_non_null(strstr(msg, ":4:11: error: drift.policy must be heal, alert or ignore"));
+    assert_non_null(strstr(msg, ":5:11: error: drift.kinds: 'Poool' is not a kind"));
+    assert_non_null(strstr(msg, "drift.kinds.KeyVault must be heal, alert or ignore"));
+    assert_non_null(strstr(msg, ":6:14: error: log.level must be debug, info, warn or error"));
+    assert_non_null(strstr(msg, "log.format must be text or json"));
+    free(path);
+}
+
 static void config_reads_secret_from_file(void **state)
 {
     char *path = fixture("client-secret.txt");
@@ -391,6 +438,8 @@ int main(void)
         cmocka_unit_test(config_refuses_plain_http_to_remote_host),
         cmocka_unit_test(config_reports_every_bad_value),
         cmocka_unit_test(config_reads_secret_from_file),
+        cmocka_unit_test(config_reads_daemon_settings),
+        cmocka_unit_test(config_reports_bad_daemon_settings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
