@@ -29,18 +29,23 @@ static char *fixture(const char *name)
     return p;
 }
 
-static char *example(void)
+static char *example_file(const char *name)
 {
     const char *dir = getenv("DSVM_TEST_DATA");
     size_t n;
     char *p;
 
     assert_non_null(dir);
-    n = strlen(dir) + 64;
+    n = strlen(dir) + strlen(name) + 32;
     p = malloc(n);
     assert_non_null(p);
-    snprintf(p, n, "%s/../../examples/dsvmops.yaml", dir);
+    snprintf(p, n, "%s/../../examples/%s", dir, name);
     return p;
+}
+
+static char *example(void)
+{
+    return example_file("dsvmops.yaml");
 }
 
 static char *const empty_env[] = {NULL};
@@ -385,6 +390,22 @@ static void config_reads_daemon_settings(void **state)
     free(path);
 }
 
+static void config_loads_the_deploy_example(void **state)
+{
+    char *path = example_file("deploy/dsvmops-daemon.yaml");
+    dsvm_config *cfg = NULL;
+
+    (void)state;
+    assert_int_equal(dsvm_config_load(&cfg, path, empty_env), 0);
+    assert_int_equal(cfg->target.credential_kind, DSVM_CREDENTIAL_MANAGED_IDENTITY);
+    assert_int_equal(cfg->drift.kind_policy[DSVM_KIND_SHARED_STORAGE], DSVM_DRIFT_HEAL);
+    assert_int_equal(cfg->drift.policy, DSVM_DRIFT_ALERT);
+    assert_string_equal(cfg->server.listen, "0.0.0.0:9464");
+    assert_int_equal(cfg->nalerts, 2);
+    dsvm_config_free(cfg);
+    free(path);
+}
+
 static void config_reports_bad_daemon_settings(void **state)
 {
     char *path = fixture("daemon-bad.yaml");
@@ -440,6 +461,7 @@ int main(void)
         cmocka_unit_test(config_reads_secret_from_file),
         cmocka_unit_test(config_reads_daemon_settings),
         cmocka_unit_test(config_reports_bad_daemon_settings),
+        cmocka_unit_test(config_loads_the_deploy_example),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
