@@ -660,6 +660,22 @@ static int collect_unfinished(const dsvm_state_entry *en, void *payload)
     return 0;
 }
 
+typedef struct {
+    const char *target;
+    int64_t ids[32];
+    size_t n;
+} running_runs;
+
+static int collect_running(const dsvm_state_run *r, void *payload)
+{
+    running_runs *rr = payload;
+
+    if (rr->n < sizeof(rr->ids) / sizeof(rr->ids[0]) && strcmp(r->outcome, "running") == 0 &&
+        strcmp(r->kind, "apply") == 0 && strcasecmp(r->target, rr->target) == 0)
+        rr->ids[rr->n++] = r->id;
+    return 0;
+}
+
 /*
  * Writes journalled by an earlier run that never got an outcome were cut off
  * (kill -9, a crash, a power cut). Level-triggered, this run has just
@@ -681,6 +697,16 @@ size_t dsvm_engine_settle(dsvm_engine *e)
     if (dsvm_state_lease_acquire(e->state, e->subscription, holder) < 0)
         return 0;
     dsvm_state_journal_unfinished(e->state, collect_unfinished, &u);
+    {
+        /* an apply of this target still "running" while we hold its lease
+         * was cut off too, maybe with every write answered (before its end
+         * was recorded) */
+        running_runs rr = {e->subscription, {0}, 0};
+
+        dsvm_state_runs_list(e->state, 32, collect_running, &rr);
+        for (i = 0; i < rr.n; i++)
+            dsvm_state_run_end(e->state, rr.ids[i], "interrupted", NULL);
+    }
     for (i = 0; i < u.n; i++) {
         int live = dsvm_engine_live_get(e, u.resources[i]) != NULL;
 

@@ -408,6 +408,15 @@ def dsvmops_kill9(dsvm, armsim_bin, examples, seed, kills=5):
                 db.close()
             ids = history_ids(dsvm, wd)
             assert ids == sorted(ids, reverse=True) and len(ids) == len(set(ids)), (label, ids)
+            # a kill after a run's last outcome and before its end leaves no
+            # unfinished write, but a run "running": the next apply ends it
+            db = sqlite3.connect(state)
+            with db:
+                db.execute("UPDATE runs SET outcome = 'running', ended_ms = 0 WHERE id = ?",
+                           (ids[0],))
+            db.close()
+            dsvmops(dsvm, "apply", "-c", wd.config, "--instance", "e2e", "-q", check=0)
+            assert journal(state)[2][-1] == "interrupted", (label, journal(state)[2])
 
 
 def fill(directory):
