@@ -400,8 +400,9 @@ static void store_fingerprints(op *o)
     {
         char fp[65], *canon = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 
-        if (canon && dsvm_state_fingerprint(e->state, fp, id, path, canon, strlen(canon)) == 0)
-            dsvm_state_fingerprint_put(e->state, id, path, fp);
+        if (canon && dsvm_state_fingerprint(e->state, fp, id, path, canon, strlen(canon)) == 0 &&
+            dsvm_state_fingerprint_put(e->state, id, path, fp) < 0)
+            state_failed(o->a);
         free(canon);
     }
 }
@@ -436,8 +437,10 @@ static void on_written(const dsvm_lro_result *r, void *payload)
         dsvm_engine_live_put(e, o->item->id, body ? body : json_deep_copy(o->item->desired));
     }
     store_fingerprints(o);
-    if (rules && !(rules->flags & DSVM_TYPE_TAGGABLE))
-        dsvm_state_owner_put(e->state, o->item->id, o->item->object, e->opts.instance);
+    /* a record that cannot be kept (a full disk) stops the apply like a journal */
+    if (rules && !(rules->flags & DSVM_TYPE_TAGGABLE) &&
+        dsvm_state_owner_put(e->state, o->item->id, o->item->object, e->opts.instance) < 0)
+        state_failed(o->a);
     o->a->res->writes++;
     op_finish(o, r->http_status);
 }

@@ -594,6 +594,10 @@ def clock_jump(dsvm, armsim_bin, examples, jump, fake_monotonic):
             runs = json.loads(out)["runs"]
             ids = [r["id"] for r in runs]
             assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids), (label, ids)
+            # the jump reached dsvmops: the second run started hours off the first
+            step = runs[0]["startedMs"] - runs[1]["startedMs"]
+            hours = 3600 * 1000 * (4 if jump.startswith("+") else -4)
+            assert (step > hours) if hours > 0 else (step < hours), (label, step)
             rc, text, _ = dsvmops(dsvm, "history", "-c", wd.config)
             assert rc == 0 and re.search(r"^\s+1\s+apply", text, re.M), (label, text)
             lines = [ln.split()[0] for ln in text.splitlines()[1:] if ln.strip()]
