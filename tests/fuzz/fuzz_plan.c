@@ -12,7 +12,7 @@
  * kind of rule, as tests/unit/test_plan.c uses. A document of the wrong
  * shape is replaced by an empty one, since the engine always passes an
  * array and an object. A built plan is rendered as text (with and without
- * colour), JSON (with "meta") and Markdown.
+ * colour), JSON (with "meta"; it must parse back) and Markdown.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -96,8 +96,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(s);
         if (dsvm_plan_render_text(&s, plan, 1) == 0)
             free(s);
-        if (dsvm_plan_render_json(&s, plan, meta) == 0)
+        if (dsvm_plan_render_json(&s, plan, meta) == 0) {
+            json_t *back = json_loads(s, 0, NULL);
+
+            if (!back) /* the JSON rendering must be JSON */
+                abort();
+            json_decref(back);
             free(s);
+        }
         if (dsvm_plan_add_finding(plan, "error", "fuzz: a finding") == 0)
             dsvm_plan_first_error(plan);
         if (dsvm_plan_render_markdown(&s, plan, "Plan for `fuzz` <b>|</b>") == 0)

@@ -7,11 +7,16 @@
  * the first line is X-GitHub-Event (GitHub only); the second is checked
  * both as X-Hub-Signature-256 / X-Dsvmops-Signature (HMAC) and as an
  * Authorization header (Basic); the rest is the body, parsed and matched
- * against a branch and a full ref as the server does.
+ * against a branch and a full ref as the server does. Beyond not crashing:
+ * the body's real HMAC must verify, and a parsed event must be well formed
+ * (see check_event()).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "webhook.h"
 #include "fuzz_util.h"
@@ -31,6 +36,36 @@ static char *take_line(const uint8_t **p, const uint8_t *end)
     return s;
 }
 
+/* verify_hmac of the body's real signature under "s3cret". */
+static int hmac_ok(const uint8_t *body, size_t len)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+    char header[7 + 2 * EVP_MAX_MD_SIZE + 1] = "sha256=";
+
+    if (!HMAC(EVP_sha256(), "s3cret", 6, body, len, mac, &n))
+        abort();
+    for (i = 0; i < n; i++)
+        snprintf(header + 7 + 2 * i, 3, "%02x", mac[i]);
+    return dsvm_hook_verify_hmac("s3cret", body, len, header);
+}
+
+/* A parsed event holds at most DSVM_HOOK_MAX_REFS refs, none NULL, and
+ * dsvm_hook_matches() answers -1 or the index of one of them. */
+static void check_event(const dsvm_hook_event *ev, const char *ref)
+{
+    int m = dsvm_hook_matches(ev, ref);
+    size_t i;
+
+    if (ev->nrefs > DSVM_HOOK_MAX_REFS)
+        abort();
+    for (i = 0; i < ev->nrefs; i++)
+        if (!ev->refs[i])
+            abort();
+    if (m < -1 || (m >= 0 && !ev->any_ref && (size_t)m >= ev->nrefs))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *p = data + 1, *end = data + size;
@@ -48,6 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (len > DSVM_HOOK_MAX_BODY)
         len = DSVM_HOOK_MAX_BODY;
 
+    if (hmac_ok(p, len) != 0) /* the right signature must pass */
+        abort();
     dsvm_hook_verify_hmac("s3cret", p, len, sig);
     dsvm_hook_verify_hmac("", p, len, sig);
     dsvm_hook_verify_basic("s3cret", sig);
@@ -55,9 +92,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&ev, 0, sizeof(ev));
     if (dsvm_hook_parse(&ev, kind, kind == DSVM_HOOK_GITHUB ? event : NULL, (const char *)p, len) ==
         0) {
-        dsvm_hook_matches(&ev, "main");
-        dsvm_hook_matches(&ev, "refs/heads/main");
-        dsvm_hook_matches(&ev, event);
+        check_event(&ev, "main");
+        check_event(&ev, "refs/heads/main");
+        check_event(&ev, event);
         dsvm_hook_event_clear(&ev);
     }
     free(event);
