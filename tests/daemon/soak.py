@@ -133,20 +133,22 @@ alerts:
 
     first, last = samples[0][1], samples[-1][1]
     quarter = max(1, len(samples) // 4)
-    early = max(s["rss_kb"] for _, s in samples[:quarter])
-    late = max(s["rss_kb"] for _, s in samples[-quarter:])
-    early_fd = max(s["fds"] for _, s in samples[:quarter])
-    late_fd = max(s["fds"] for _, s in samples[-quarter:])
+    # a leak raises the floor: compare the lowest values of the first and last
+    # quarters (the peaks are connections and buffers of a pass in progress)
+    early = min(s["rss_kb"] for _, s in samples[:quarter])
+    late = min(s["rss_kb"] for _, s in samples[-quarter:])
+    early_fd = min(s["fds"] for _, s in samples[:quarter])
+    late_fd = min(s["fds"] for _, s in samples[-quarter:])
     peak = max(s["rss_kb"] for _, s in samples)
     peak_fd = max(s["fds"] for _, s in samples)
     print(f"soak: {a.duration:.0f} s, {pushes} pushes, {oob} out-of-band changes, "
           f"{len(logged)} drift episodes opened or resolved, {len(alerts)} alerts, {heals} heals")
-    print(f"{'':14}{'RSS MiB':>10}{'fds':>6}{'threads':>9}")
-    print(f"{'start':14}{first['rss_kb'] / 1024:>10.1f}{first['fds']:>6}{first['threads']:>9}")
-    print(f"{'end':14}{last['rss_kb'] / 1024:>10.1f}{last['fds']:>6}{last['threads']:>9}")
-    print(f"{'peak':14}{peak / 1024:>10.1f}{peak_fd:>6}")
-    print(f"{'first quarter':14}{early / 1024:>10.1f}{early_fd:>6}")
-    print(f"{'last quarter':14}{late / 1024:>10.1f}{late_fd:>6}")
+    print(f"{'':22}{'RSS MiB':>10}{'fds':>6}{'threads':>9}")
+    print(f"{'start':22}{first['rss_kb'] / 1024:>10.1f}{first['fds']:>6}{first['threads']:>9}")
+    print(f"{'end':22}{last['rss_kb'] / 1024:>10.1f}{last['fds']:>6}{last['threads']:>9}")
+    print(f"{'peak':22}{peak / 1024:>10.1f}{peak_fd:>6}")
+    print(f"{'floor, first quarter':22}{early / 1024:>10.1f}{early_fd:>6}")
+    print(f"{'floor, last quarter':22}{late / 1024:>10.1f}{late_fd:>6}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"duration_s": a.duration, "pushes": pushes, "oob": oob,
