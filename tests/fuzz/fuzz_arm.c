@@ -16,7 +16,9 @@
  *     dsvm_lro_is_terminal on the state found;
  *   - dsvm_http_parse_retry_after on Retry-After, and dsvm_http_check_url,
  *     dsvm_http_redact_url and dsvm_http_subscription_of on Location and
- *     Azure-AsyncOperation (the poll URLs come from the answer);
+ *     Azure-AsyncOperation (the poll URLs come from the answer); a
+ *     redacted URL must hold no password and no value of a secret query
+ *     key (check_redacted());
  *   - az_classify (the provider's status/error-code table), and for a 200
  *     list page what the host does with it: each item of "value" by its id
  *     (az_type_of_id) and "nextLink".
@@ -26,12 +28,43 @@
 #include <string.h>
 #include <strings.h>
 
+#include <curl/curl.h>
+
 #include "azure.h"
 #include "http.h"
 #include "lro.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A URL redacted for a log carries no password, and no value of a query
+ * key that is a secret in ARM and storage URLs. */
+static void check_redacted(const char *red)
+{
+    static const char *const secret_keys[] = {"sig",           "token",    "code",
+                                              "client_secret", "password", NULL};
+    const char *p = strchr(red, '?'), *amp, *eq;
+    CURLU *u = curl_url();
+    char *pw = NULL;
+    size_t len, i;
+
+    if (u && curl_url_set(u, CURLUPART_URL, red, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK && pw && *pw)
+        abort();
+    curl_free(pw);
+    curl_url_cleanup(u);
+    for (p = p ? p + 1 : NULL; p && *p && *p != '#'; p = *amp == '&' ? amp + 1 : NULL) {
+        amp = p + strcspn(p, "&#");
+        eq = memchr(p, '=', (size_t)(amp - p));
+        if (!eq)
+            continue;
+        len = (size_t)(eq - p);
+        for (i = 0; secret_keys[i]; i++)
+            if (strlen(secret_keys[i]) == len && strncasecmp(p, secret_keys[i], len) == 0 &&
+                ((size_t)(amp - eq - 1) != 8 || strncmp(eq + 1, "REDACTED", 8) != 0))
+                abort();
+    }
+}
 
 /* Everything dsvmops does with a URL it got from an answer. */
 static void check_url(const char *url)
@@ -40,8 +73,10 @@ static void check_url(const char *url)
 
     dsvm_http_check_url(url, 0);
     dsvm_http_check_url(url, DSVM_HTTP_IMDS);
-    if (dsvm_http_redact_url(&s, url) == 0)
+    if (dsvm_http_redact_url(&s, url) == 0) {
+        check_redacted(s);
         free(s);
+    }
     s = NULL;
     if (dsvm_http_subscription_of(&s, url) == 0)
         free(s);
