@@ -9,7 +9,7 @@
  * Every function goes through a backend table (dsvm_state_ops), so that a
  * PostgreSQL backend can be added behind the same calls. Today the only
  * backend is SQLite (state_sqlite.c): WAL, migrations by user_version,
- * file mode 0600, and flock() on the database file for the lease.
+ * file mode 0600, and flock() on PATH-lease for the lease.
  */
 #ifndef DSVM_STATE_H
 #define DSVM_STATE_H

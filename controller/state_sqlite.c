@@ -9,9 +9,17 @@
  * 5,800 writes at almost 9 minutes on this machine instead of seconds.
  * The schema is migrated forward by PRAGMA user_version; application_id
  * marks the file as ours. The file is created with mode 0600 (SQLite gives its -wal and
- * -shm files the same mode). The lease is an flock() on the database file,
- * held for as long as the writer lives, plus a row naming the holder for
- * the message the next writer sees.
+ * -shm files the same mode). The lease is an flock() on a file next to the
+ * database (PATH-lease, also 0600), held for as long as the writer lives,
+ * plus a row naming the holder for the message the next writer sees.
+ *
+ * This module never close()s a descriptor of the database file itself:
+ * POSIX drops every fcntl() lock a process holds on a file when any of its
+ * descriptors of that file is closed, and SQLite's locks are fcntl() locks.
+ * A daemon keeps connections open (the alert thread) while it opens and
+ * closes others; had it closed a stray descriptor of the database, another
+ * process closing its last connection would believe it was the last and
+ * delete the WAL under the daemon's feet.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,6 +34,7 @@
 #include <sqlite3.h>
 
 #include "dsvmops/error.h"
+#include "fmt.h"
 #include "state_backend.h"
 
 #define APPLICATION_ID 0x4453564d /* "DSVM" */
@@ -265,15 +274,19 @@ static int sq_open(void **out, const char *path)
         free(s);
         return dsvm_error_oom();
     }
-    /* Create the file ourselves so that it is private from the start. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        dsvm_error_set(DSVM_ERRCLASS_STATE, "cannot open state database %s: %s", path,
-                       strerror(errno));
-        rc = DSVM_EIO;
-        goto fail;
+    /* Create the file ourselves so that it is private from the start; only
+     * when it is absent (see the top of this file on closing descriptors). */
+    if (access(path, F_OK) != 0) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            dsvm_error_set(DSVM_ERRCLASS_STATE, "cannot open state database %s: %s", path,
+                           strerror(errno));
+            rc = DSVM_EIO;
+            goto fail;
+        }
+        if (fd >= 0)
+            close(fd);
     }
-    close(fd);
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
         SQLITE_OK) {
         rc = db_error(s, "open");
@@ -376,6 +389,7 @@ static int sq_lease_acquire(void *impl, const char *target, const char *holder)
 {
     sqlite_state *s = impl;
     sqlite3_stmt *st;
+    char *lock_path;
     int fd, rc;
 
     if (s->lock_fd >= 0) {
@@ -383,12 +397,17 @@ static int sq_lease_acquire(void *impl, const char *target, const char *holder)
                        s->lease_target ? s->lease_target : "?");
         return DSVM_EBUSY;
     }
-    fd = open(s->path, O_RDWR | O_CLOEXEC);
+    lock_path = dsvm_fmt("%s-lease", s->path);
+    if (!lock_path)
+        return dsvm_error_oom();
+    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        dsvm_error_set(DSVM_ERRCLASS_STATE, "cannot open %s for the lease: %s", s->path,
+        dsvm_error_set(DSVM_ERRCLASS_STATE, "cannot open %s for the lease: %s", lock_path,
                        strerror(errno));
+        free(lock_path);
         return DSVM_EIO;
     }
+    free(lock_path);
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         close(fd);
         return lease_busy(s, target);

@@ -305,6 +305,51 @@ static void lease_of_killed_holder_is_taken_over(void **state)
     dsvm_state_close(st);
 }
 
+/*
+ * A daemon keeps one connection open while it opens, leases, releases and
+ * closes others; a CLI process then opens and closes the store. The CLI
+ * must not see itself as the last connection and delete the WAL under the
+ * daemon (POSIX drops all of a process's fcntl locks on a file when any of
+ * its descriptors of that file is closed).
+ */
+static void another_process_never_deletes_a_wal_in_use(void **state)
+{
+    fixture *f = *state;
+    dsvm_state *keep = open_ok(f->path), *pass;
+    char wal[160];
+    struct stat sb;
+    int64_t run = 0;
+    pid_t pid;
+    int status;
+
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    pass = open_ok(f->path);
+    assert_int_equal(dsvm_state_lease_acquire(pass, "sub-1", "daemon pass"), 0);
+    dsvm_state_lease_release(pass);
+    dsvm_state_close(pass);
+    assert_int_equal(dsvm_state_run_begin(keep, &run, "drift", "sub-1", ""), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* another program (not a fork, which would share SQLite's per-process
+         * lock table): it reads, and closes what it believes is the last
+         * connection */
+        execl("/usr/bin/python3", "python3", "-c",
+              "import sqlite3, sys\n"
+              "db = sqlite3.connect(sys.argv[1])\n"
+              "db.execute('SELECT count(*) FROM runs').fetchall()\n"
+              "db.close()\n",
+              f->path, (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(dsvm_state_run_end(keep, run, "succeeded", NULL), 0);
+    assert_int_equal(dsvm_state_run_begin(keep, &run, "drift", "sub-1", ""), 0);
+    dsvm_state_close(keep);
+}
+
 static void ownership_round_trips_case_insensitively(void **state)
 {
     fixture *f = *state;
@@ -564,6 +609,7 @@ int main(void)
         T(journal_intent_survives_kill_9),
         T(lease_refuses_second_writer_naming_holder),
         T(lease_of_killed_holder_is_taken_over),
+        T(another_process_never_deletes_a_wal_in_use),
         T(ownership_round_trips_case_insensitively),
         T(ownership_lists_per_instance),
         T(drift_episode_opens_once_and_resolves),
