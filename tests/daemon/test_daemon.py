@@ -13,6 +13,7 @@ promtool; SIGHUP reloads (auto_apply off: the next commit waits for
 
 usage: test_daemon.py DSVMOPS ARMSIM EXAMPLES_DIR
 """
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from daemon_util import (SUB, AlertReceiver, Arm, Armsim, Daemon, GitServer,  # 
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-dsvm-dev-westeurope"
 SHARE = RG + ("/providers/Microsoft.Storage/storageAccounts/stdsvmdevnfs/fileServices/default"
               "/shares/scratch")
+VMSS = RG + "/providers/Microsoft.Compute/virtualMachineScaleSets/dev-sandbox"
 DRIFT_S = 2
 
 
@@ -112,9 +114,25 @@ alerts:
             assert not [e for e in more if e.get("resourceId") == RG], more
             assert arm.get(RG, "2025-04-01")["tags"]["costCenter"] == "9999"  # not healed
             daemon.wait_status(lambda s: [e["resourceId"] for e in s["openDrift"]] == [RG])
+            # ignore: the pool says dsvmops.io/drift: ignore; the CLI check lists it, no alert
+            vmss = arm.get(VMSS, "2024-11-01")
+            vmss["sku"]["capacity"] = 3
+            arm.put(VMSS, "2024-11-01", vmss)
+            r = subprocess.run([dsvm, "drift", "-c", config, "--format", "json"],
+                               capture_output=True, text=True, env=dict(os.environ, **env))
+            assert r.returncode == 2, r.stdout + r.stderr
+            policies = {d["id"]: d["policy"] for d in json.loads(r.stdout)["drifted"]}
+            assert policies == {RG: "alert", VMSS: "ignore"}, policies
+            more = rx.drain(2 * DRIFT_S)
+            assert not [e for e in more if e.get("resourceId") == VMSS], more
+            vmss["sku"]["capacity"] = 1
+            arm.put(VMSS, "2024-11-01", vmss)
             rg["tags"] = saved_tags
             arm.put(RG, "2025-04-01", rg)
             rx.wait("drift.resolved", lambda rid: rid == RG, 10 * DRIFT_S)
+            r = subprocess.run([dsvm, "drift", "-c", config], capture_output=True, text=True,
+                               env=dict(os.environ, **env))
+            assert r.returncode == 0 and "No drift" in r.stdout, r.stdout + r.stderr
             assert not rx.bad, "alerts with a bad signature"
 
             # /metrics passes promtool and carries the figures
