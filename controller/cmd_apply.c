@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cli_engine.h"
+#include "drift.h"
 #include "dsvmops/error.h"
 #include "plan_file.h"
 
@@ -152,6 +153,8 @@ int dsvm_cmd_apply(int argc, char **argv)
         dsvm_cli_fail("apply");
         goto out;
     }
+    /* objects annotated dsvmops.io/suspend: "true" are left alone */
+    dsvm_plan_hold_suspended(plan, dsvm_engine_repo(e));
     rc = saved ? dsvm_plan_file_check(saved, e, plan) : 0;
     if (rc < 0) {
         dsvm_cli_fail("apply");

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cli_engine.h"
+#include "drift.h"
 #include "dsvmops/error.h"
 #include "plan_file.h"
 #include "pr_plan.h"
@@ -131,6 +132,8 @@ int dsvm_cmd_plan(int argc, char **argv)
         dsvm_cli_fail("plan");
         goto out;
     }
+    /* objects annotated dsvmops.io/suspend: "true" are left alone */
+    dsvm_plan_hold_suspended(plan, dsvm_engine_repo(e));
     if (strcmp(format, "json") == 0) {
         json_t *meta = json_pack("{s:s,s:o}", "subscription", cfg->target.subscription.value,
                                  "requests", dsvm_engine_request_counts(e));
