@@ -80,8 +80,7 @@ int dsvm_cli_fail(const char *cmd)
     return DSVM_EXIT_ERROR;
 }
 
-/* A local directory that is not a Git repository (no .git, no HEAD). */
-static int plain_directory(const char *url)
+int dsvm_cli_source_is_plain_directory(const char *url)
 {
     struct stat sb;
     size_t n = strlen(url) + 8;
@@ -107,25 +106,18 @@ static char *path_join(const char *a, const char *b)
     return dsvm_fmt("%s%s%s", a, b && *b ? "/" : "", b ? b : "");
 }
 
-/* Fetch the configured Git source into <config dir>/.dsvmops-cache and
- * return the checkout of its path; the commit goes to `commit`. */
-static int fetch_source(char **out, char commit[41], const dsvm_config *cfg)
+int dsvm_cli_source_new(struct dsvm_source **out, const dsvm_config *cfg)
 {
     extern char **environ;
     dsvm_source_opts so = {0};
-    dsvm_source_result res = {0};
-    dsvm_source *src = NULL;
     char *password = NULL, *cache = path_join(cfg->dir, ".dsvmops-cache");
-    int rc;
+    int rc = 0;
 
     if (!cache)
         return dsvm_error_oom();
-    if (cfg->source.auth.password.env || cfg->source.auth.password.file) {
+    if (cfg->source.auth.password.env || cfg->source.auth.password.file)
         rc = dsvm_config_read_secret(&password, &cfg->source.auth.password, "source.auth.password",
                                      environ);
-        if (rc < 0)
-            goto out;
-    }
     so.url = cfg->source.url;
     so.ref = cfg->source.ref;
     so.path = cfg->source.path;
@@ -134,7 +126,23 @@ static int fetch_source(char **out, char commit[41], const dsvm_config *cfg)
     so.auth.password = password;
     so.auth.ssh_key_file = cfg->source.auth.ssh_key_file;
     so.auth.ssh_known_hosts_file = cfg->source.auth.known_hosts_file;
-    rc = dsvm_source_new(&src, &so);
+    if (rc == 0)
+        rc = dsvm_source_new(out, &so);
+    if (password)
+        memset(password, 0, strlen(password));
+    free(password);
+    free(cache);
+    return rc;
+}
+
+/* Fetch the configured Git source and return the checkout of its path; the
+ * commit goes to `commit`. */
+static int fetch_source(char **out, char commit[41], const dsvm_config *cfg)
+{
+    dsvm_source_result res = {0};
+    dsvm_source *src = NULL;
+    int rc = dsvm_cli_source_new(&src, cfg);
+
     if (rc == 0)
         rc = dsvm_source_fetch(&res, src);
     if (rc == 0) {
@@ -143,12 +151,7 @@ static int fetch_source(char **out, char commit[41], const dsvm_config *cfg)
         memcpy(commit, res.commit, 41);
     }
     dsvm_source_result_clear(&res);
-out:
     dsvm_source_free(src);
-    if (password)
-        memset(password, 0, strlen(password));
-    free(password);
-    free(cache);
     return rc;
 }
 
@@ -165,7 +168,7 @@ static int source_dir(char **out, char commit[41], const dsvm_config *cfg, const
                        cfg->path);
         return DSVM_EINVALID;
     }
-    if (plain_directory(cfg->source.url)) {
+    if (dsvm_cli_source_is_plain_directory(cfg->source.url)) {
         *out = path_join(cfg->source.url, cfg->source.path);
         return *out ? 0 : dsvm_error_oom();
     }

@@ -63,6 +63,20 @@ void dsvm_cli_print_diags(const dsvm_diags *diags, const char *cmd);
 int dsvm_cli_engine_open(dsvm_config **out_cfg, dsvm_engine **out_engine, const char *cmd,
                          const dsvm_cli_target *target, dsvm_reconcile_opts *opts, int with_state);
 
+/** A Git source (struct dsvm_source, git_source.h) for the configuration's source block. */
+struct dsvm_source;
+
+/**
+ * Build the configured Git source: source.url, ref, path and auth (the
+ * password read from its *_env or *_file key now), cached in
+ * <config dir>/.dsvmops-cache, shared by every command and the daemon.
+ * Returns 0 or DSVM_E* with the error set.
+ */
+int dsvm_cli_source_new(struct dsvm_source **out, const dsvm_config *cfg);
+
+/** Whether source.url is a plain local directory (no Git repository): read as it is. */
+int dsvm_cli_source_is_plain_directory(const char *url);
+
 /** Print the last error as "dsvmops CMD: message" and return 1. */
 int dsvm_cli_fail(const char *cmd);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "alert.h"
+#include "cli_engine.h"
 #include "daemon.h"
 #include "drift.h"
 #include "dsvmops/error.h"
@@ -388,56 +389,16 @@ static char *path_join(const char *a, const char *b)
     return dsvm_fmt("%s%s%s", a, b && *b ? "/" : "", b ? b : "");
 }
 
-/* A local directory that is not a Git repository: read as it is. */
-static int plain_directory(const char *url)
-{
-    struct stat sb;
-    char *git = dsvm_fmt("%s/.git", url), *head = dsvm_fmt("%s/HEAD", url);
-    int plain = 0;
-
-    if (git && head && !strstr(url, "://") && stat(url, &sb) == 0 && S_ISDIR(sb.st_mode))
-        plain = stat(git, &sb) != 0 && stat(head, &sb) != 0;
-    free(git);
-    free(head);
-    return plain;
-}
-
 static int source_open(dsvm_daemon *d)
 {
-    extern char **environ;
-    const dsvm_config *cfg = d->cfg;
-    dsvm_source_opts so = {0};
-    char *password = NULL, *cache;
-    int rc;
-
-    if (!cfg->source.url) {
+    if (!d->cfg->source.url) {
         dsvm_error_set(DSVM_ERRCLASS_CONFIG, "%s has no source.url; the daemon needs one",
-                       cfg->path);
+                       d->cfg->path);
         return DSVM_EINVALID;
     }
-    if (plain_directory(cfg->source.url))
+    if (dsvm_cli_source_is_plain_directory(d->cfg->source.url))
         return 0;
-    if (cfg->source.auth.password.env || cfg->source.auth.password.file) {
-        rc = dsvm_config_read_secret(&password, &cfg->source.auth.password, "source.auth.password",
-                                     environ);
-        if (rc < 0)
-            return rc;
-    }
-    cache = path_join(cfg->dir, ".dsvmops-cache");
-    so.url = cfg->source.url;
-    so.ref = cfg->source.ref;
-    so.path = cfg->source.path;
-    so.cache_dir = cache;
-    so.auth.username = cfg->source.auth.username;
-    so.auth.password = password;
-    so.auth.ssh_key_file = cfg->source.auth.ssh_key_file;
-    so.auth.ssh_known_hosts_file = cfg->source.auth.known_hosts_file;
-    rc = cache ? dsvm_source_new(&d->src, &so) : dsvm_error_oom();
-    if (password)
-        memset(password, 0, strlen(password));
-    free(password);
-    free(cache);
-    return rc;
+    return dsvm_cli_source_new(&d->src, d->cfg);
 }
 
 /* Fetch the source: sets d->commit and d->dir; *changed when they moved. */

@@ -275,30 +275,13 @@ out:
 static int remote_revisions(revision *base, revision *head, const dsvm_config *cfg,
                             const dsvm_pr_plan_args *args, const char *tmp)
 {
-    extern char **environ;
-    dsvm_source_opts so = {0};
     dsvm_source_result res = {0};
     dsvm_source *src = NULL;
-    char *password = NULL, *cache = join(cfg->dir, ".dsvmops-cache"), *dest = NULL;
+    char *dest = NULL;
     revision *which[2] = {base, head};
     const char *revs[2] = {args->base, args->head}, *names[2] = {"base", "head"};
-    int rc = 0, i;
+    int rc = dsvm_cli_source_new(&src, cfg), i;
 
-    if (!cache)
-        return dsvm_error_oom();
-    if (cfg->source.auth.password.env || cfg->source.auth.password.file)
-        rc = dsvm_config_read_secret(&password, &cfg->source.auth.password, "source.auth.password",
-                                     environ);
-    so.url = cfg->source.url;
-    so.ref = cfg->source.ref;
-    so.path = cfg->source.path;
-    so.cache_dir = cache;
-    so.auth.username = cfg->source.auth.username;
-    so.auth.password = password;
-    so.auth.ssh_key_file = cfg->source.auth.ssh_key_file;
-    so.auth.ssh_known_hosts_file = cfg->source.auth.known_hosts_file;
-    if (rc == 0)
-        rc = dsvm_source_new(&src, &so);
     for (i = 0; rc == 0 && i < 2; i++) {
         dest = join(tmp, names[i]);
         rc = dest ? dsvm_source_resolve(&res, src, revs[i], dest) : dsvm_error_oom();
@@ -312,10 +295,6 @@ static int remote_revisions(revision *base, revision *head, const dsvm_config *c
         dest = NULL;
     }
     dsvm_source_free(src);
-    if (password)
-        memset(password, 0, strlen(password));
-    free(password);
-    free(cache);
     return rc;
 }
 
