@@ -11,7 +11,10 @@
  * Data crosses the boundary as JSON text in host-owned buffers. That keeps
  * the ABI small and lets both sides evolve documents without recompiling.
  * Memory never crosses in the wrong direction: a provider writes results
- * with host->buf_append(), and frees only what it allocated itself.
+ * with host->buf_append(), and frees only what it allocated itself. The one
+ * exception is expand_tree() (ABI 2), which passes jansson values between
+ * a host and a provider that share one jansson library and so its one
+ * allocator; it spares a large expand two serialisations and two parses.
  *
  * Versioning: every struct starts with `uint32_t version`. Fields are only
  * appended; the reader looks at a field only when the struct's version
