@@ -3,6 +3,7 @@
  * engine. See cli_engine.h.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,20 @@ int dsvm_cli_write_output(const char *cmd, const char *path, const char *text)
         fputc('\n', f);
     if (path ? fclose(f) != 0 : fflush(f) != 0) {
         dsvm_cli_error(cmd, "cannot write %s: %s", path ? path : "the output", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int dsvm_cli_args_done(const char *cmd, int argc, char **argv, const char *format)
+{
+    if (optind < argc) {
+        dsvm_cli_error(cmd, "unexpected argument '%s'; see 'dsvmops %s --help'", argv[optind], cmd);
+        return -1;
+    }
+    if (format && strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
+        strcmp(format, "markdown") != 0) {
+        dsvm_cli_error(cmd, "unknown --format '%s'; use text, json or markdown", format);
         return -1;
     }
     return 0;

@@ -77,6 +77,13 @@ int dsvm_cli_source_new(struct dsvm_source **out, const dsvm_config *cfg);
 /** Whether source.url is a plain local directory (no Git repository): read as it is. */
 int dsvm_cli_source_is_plain_directory(const char *url);
 
+/**
+ * After getopt: returns 0 when no argument is left over (argv[optind]) and
+ * `format`, unless NULL, is text, json or markdown; else prints why,
+ * prefixed with `cmd`, and returns -1.
+ */
+int dsvm_cli_args_done(const char *cmd, int argc, char **argv, const char *format);
+
 /** Print the last error as "dsvmops CMD: message" and return 1. */
 int dsvm_cli_fail(const char *cmd);
 

@@ -123,10 +123,8 @@ int dsvm_cmd_apply(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (optind < argc) {
-        dsvm_cli_error("apply", "unexpected argument '%s'", argv[optind]);
+    if (dsvm_cli_args_done("apply", argc, argv, NULL) < 0)
         return DSVM_EXIT_ERROR;
-    }
     opts.progress = quiet ? NULL : stdout;
     {
         /* SIGTERM or ^C: writes on the wire finish and are journalled,

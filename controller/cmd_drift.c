@@ -75,15 +75,8 @@ int dsvm_cmd_drift(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (optind < argc) {
-        dsvm_cli_error("drift", "unexpected argument '%s'", argv[optind]);
+    if (dsvm_cli_args_done("drift", argc, argv, format) < 0)
         return DSVM_EXIT_ERROR;
-    }
-    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
-        strcmp(format, "markdown") != 0) {
-        dsvm_cli_error("drift", "unknown --format '%s'; use text, json or markdown", format);
-        return DSVM_EXIT_ERROR;
-    }
     code = dsvm_cli_engine_open(&cfg, &e, "drift", &target, &opts, 1);
     if (code != 0)
         return code;

@@ -71,10 +71,8 @@ int dsvm_cmd_graph(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (optind < argc) {
-        dsvm_cli_error("graph", "unexpected argument '%s'", argv[optind]);
+    if (dsvm_cli_args_done("graph", argc, argv, NULL) < 0)
         return DSVM_EXIT_ERROR;
-    }
     if (strcmp(format, "dot") != 0) {
         dsvm_cli_error("graph", "unknown --format '%s'; only dot is supported", format);
         return DSVM_EXIT_ERROR;

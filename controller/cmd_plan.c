@@ -105,15 +105,8 @@ int dsvm_cmd_plan(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (optind < argc) {
-        dsvm_cli_error("plan", "unexpected argument '%s'", argv[optind]);
+    if (dsvm_cli_args_done("plan", argc, argv, format) < 0)
         return DSVM_EXIT_ERROR;
-    }
-    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
-        strcmp(format, "markdown") != 0) {
-        dsvm_cli_error("plan", "unknown --format '%s'; use text, json or markdown", format);
-        return DSVM_EXIT_ERROR;
-    }
     if (pr.base || pr.head) {
         if (!pr.base || !pr.head || strcmp(format, "markdown") != 0) {
             dsvm_cli_error("plan", "a pull-request plan needs --base REV, --head REV and "

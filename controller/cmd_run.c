@@ -70,10 +70,8 @@ int dsvm_cmd_run(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (optind < argc) {
-        dsvm_cli_error("run", "unexpected argument '%s'", argv[optind]);
+    if (dsvm_cli_args_done("run", argc, argv, NULL) < 0)
         return DSVM_EXIT_ERROR;
-    }
     if (!target.config_path) {
         dsvm_cli_error("run", "-c CONFIG is required (e.g. -c dsvmops.yaml)");
         return DSVM_EXIT_ERROR;

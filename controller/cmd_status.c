@@ -173,10 +173,8 @@ int dsvm_cmd_status(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (optind < argc) {
-        dsvm_cli_error("status", "unexpected argument '%s'", argv[optind]);
+    if (dsvm_cli_args_done("status", argc, argv, NULL) < 0)
         return DSVM_EXIT_ERROR;
-    }
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
         dsvm_cli_error("status", "unknown --format '%s'; use text or json", format);
         return DSVM_EXIT_ERROR;
