@@ -6,7 +6,8 @@
 # incremental while HEAD stays), and runs tests/bench/run-bench against
 # build-release/build/bin. Uncommitted edits in the working tree are not
 # measured (several people share it); BENCH_TREE=1 builds the working tree
-# instead, in build-release/tree.
+# instead, in build-release/tree; BENCH_REV=REV measures that commit (so that
+# two sizes can share one build while others commit).
 # 100 and 1000 run every row (1000: apply rows with armsim's and dsvmops'
 # buckets raised 10x); 10000 is the opt-in long run of the read rows only, on
 # a state seeded by an unthrottled apply. The table goes to stdout, the
@@ -24,12 +25,12 @@ mkdir -p build-release
 if [ -n "${BENCH_TREE:-}" ]; then
     src=$root bld=build-release/tree rev="$(git rev-parse --short HEAD)+working tree"
 else
-    rev=$(git rev-parse --short HEAD)
+    rev=$(git rev-parse --short "${BENCH_REV:-HEAD}")
     src=build-release/src bld=build-release/build
     if [ "$(cat build-release/src/.commit 2>/dev/null)" != "$rev" ]; then
         rm -rf build-release/src
         mkdir -p build-release/src
-        git archive HEAD | tar -x -C build-release/src
+        git archive "$rev" | tar -x -C build-release/src
         echo "$rev" > build-release/src/.commit
     fi
 fi
