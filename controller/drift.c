@@ -295,18 +295,20 @@ static char *short_value(const json_t *v)
     return s;
 }
 
-/* Append one formatted line to `*buf`; on failure sets *buf to NULL. */
-static void add(char **buf, const char *line)
+/* Append `line` (taken: freed here) to `*buf`; on failure sets *buf to NULL. */
+static void add(char **buf, char *line)
 {
     char *more;
 
     if (!*buf || !line) {
         free(*buf);
+        free(line);
         *buf = NULL;
         return;
     }
     more = dsvm_fmt("%s%s", *buf, line);
     free(*buf);
+    free(line);
     *buf = more;
 }
 

@@ -392,7 +392,7 @@ static void config_reads_daemon_settings(void **state)
 
 static void config_loads_the_deploy_example(void **state)
 {
-    char *path = example_file("deploy/dsvmops-daemon.yaml");
+    char *path = example_file("deploy/dsvmops.yaml");
     dsvm_config *cfg = NULL;
 
     (void)state;
