@@ -114,12 +114,15 @@ alerts:
                                     timeout=60)
             end = sample(pid)
             samples.append((time.monotonic() - t_start, end))
-            logged = [l for _, l in daemon.lines
-                      if "event=drift.opened" in l or "event=drift.resolved" in l]
-            deadline = time.monotonic() + 30
-            alerts = []
-            while len(alerts) < len(logged) and time.monotonic() < deadline:
-                alerts += rx.drain(0.5)
+            # every episode opened or resolved gives exactly one alert: the
+            # daemon goes on checking, so count until both stand still
+            alerts, logged, settled = [], [], 0
+            deadline = time.monotonic() + 60
+            while settled < 4 and time.monotonic() < deadline:
+                alerts += [e for e in rx.drain(0.5) if e.get("event", "").startswith("drift.")]
+                logged = [l for _, l in list(daemon.lines)
+                          if "event=drift.opened" in l or "event=drift.resolved" in l]
+                settled = settled + 1 if len(alerts) == len(logged) else 0
             assert daemon.stop() == 0
             heals = sum("event=apply.done kind=heal" in l for _, l in daemon.lines)
     finally:
