@@ -162,7 +162,8 @@ int dsvm_http_parse_retry_after(int64_t *out_ms, const char *value, time_t now)
         return 0;
     }
     when = curl_getdate(p, NULL);
-    if (when == -1)
+    /* a year at most, as for seconds; a date far ahead overflowed *1000 (fuzz_arm) */
+    if (when == -1 || (when > now && when - now > 86400LL * 365))
         goto bad;
     *out_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
     return 0;

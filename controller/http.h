@@ -235,8 +235,8 @@ int dsvm_http_redact_url(char **out, const char *url);
 
 /**
  * Parse a Retry-After value: delta seconds ("3") or an HTTP date, relative
- * to `now`. A date in the past gives 0. Returns 0 with milliseconds in
- * `*out_ms`, or DSVM_EINVALID.
+ * to `now`. A date in the past gives 0; a wait of more than a year either
+ * way is invalid. Returns 0 with milliseconds in `*out_ms`, or DSVM_EINVALID.
  */
 int dsvm_http_parse_retry_after(int64_t *out_ms, const char *value, time_t now);
 
