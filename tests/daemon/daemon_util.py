@@ -1,5 +1,9 @@
 """Helpers for the daemon tests: a Git repository served over smart HTTP, an
-alert receiver, out-of-band ARM writes, and a running `dsvmops run`."""
+alert receiver, out-of-band ARM writes, and a running `dsvmops run`.
+
+Each server is a context manager, so that a test can stack them with
+contextlib.ExitStack and have them all stopped, in reverse order, however
+it ends."""
 import hashlib
 import hmac
 import http.server as httpserver
@@ -66,8 +70,15 @@ class GitServer:
         return git(self.work, "rev-parse", "HEAD")
 
     def close(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=5)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class AlertReceiver:
@@ -128,6 +139,13 @@ class AlertReceiver:
 
     def close(self):
         self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class Arm:
@@ -244,6 +262,12 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
 
 
 def write_config(path, armsim, source_url, extra):

@@ -18,10 +18,10 @@ usage: soak.py DSVMOPS ARMSIM EXAMPLES [--duration S] [--push-every S]
 """
 import argparse
 import json
+import contextlib
 import os
 import random
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -57,82 +57,73 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     rng = random.Random(a.seed)
-    tmp = tempfile.mkdtemp(prefix="dsvm-soak-")
-    daemon = gs = rx = None
     samples = []
-    try:
-        with Armsim(a.armsim, "--lro-ms", "100") as armsim:
-            gs = GitServer(tmp, os.path.join(a.examples, "environments", "dev"))
-            rx = AlertReceiver("alert-secret")
-            config = os.path.join(tmp, "dsvmops.yaml")
-            write_config(config, armsim, gs.url, f"""drift: {{interval: {a.drift_interval}s, kinds: {{SharedStorage: heal}}}}
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dsvm-soak-"))
+        armsim = stack.enter_context(Armsim(a.armsim, "--lro-ms", "100"))
+        gs = stack.enter_context(GitServer(tmp, os.path.join(a.examples, "environments", "dev")))
+        rx = stack.enter_context(AlertReceiver("alert-secret"))
+        config = os.path.join(tmp, "dsvmops.yaml")
+        write_config(config, armsim, gs.url, f"""drift: {{interval: {a.drift_interval}s, kinds: {{SharedStorage: heal}}}}
 alerts:
   - {{kind: webhook, url: {rx.url}, secret_env: ALERT_HMAC}}
 """)
-            env = {"DSVMOPS_CLIENT_SECRET": "demo-secret", "DSVMOPS_WEBHOOK_SECRET": "hook-secret",
-                   "ALERT_HMAC": "alert-secret"}
-            daemon = Daemon(a.dsvmops, config, env)
-            daemon.wait_log("event=apply.done", 120)
-            arm = Arm(armsim)
-            pid = daemon.proc.pid
-            t_start = time.monotonic()
-            samples.append((0.0, sample(pid)))
-            pushes = oob = 0
-            last_sha = None
-            next_push = t_start + a.push_every
-            next_oob = None
-            while time.monotonic() - t_start < a.duration:
-                now = time.monotonic()
-                if now >= next_push:
-                    new = 4000 + pushes
-                    last_sha = gs.commit(
-                        "dev.yaml",
-                        lambda t, n=new: re.sub(r'costCenter: "\d+"', f'costCenter: "{n}"', t, 1),
-                        f"push {pushes}")
-                    code, _ = github_push(daemon.url, "hook-secret", after=last_sha)
-                    assert code == 202, code
-                    pushes += 1
-                    next_push += a.push_every
-                    next_oob = now + rng.uniform(2, max(2.5, a.push_every - 1))
-                if next_oob and now >= next_oob:
-                    # behind the daemon's back, between pushes
-                    next_oob = None
-                    if rng.random() < 0.7:
-                        share = arm.get(SHARE, "2025-06-01")
-                        share["properties"]["shareQuota"] = rng.choice([110, 120, 130])
-                        arm.put(SHARE, "2025-06-01", share)
-                        oob += 1
-                    else:
-                        rg = arm.get(RG, "2025-04-01")
-                        rg["tags"]["owner"] = f"portal-{pushes}"
-                        arm.put(RG, "2025-04-01", rg)
-                        oob += 1
-                time.sleep(0.5)
-                samples.append((time.monotonic() - t_start, sample(pid)))
-                assert daemon.proc.poll() is None, "the daemon died"
-            st = daemon.wait_status(lambda s: last_sha is None or s["appliedCommit"] == last_sha,
-                                    timeout=60)
-            end = sample(pid)
-            samples.append((time.monotonic() - t_start, end))
-            # every episode opened or resolved gives exactly one alert: the
-            # daemon goes on checking, so count until both stand still
-            alerts, logged, settled = [], [], 0
-            deadline = time.monotonic() + 60
-            while settled < 4 and time.monotonic() < deadline:
-                alerts += [e for e in rx.drain(0.5) if e.get("event", "").startswith("drift.")]
-                logged = [l for _, l in list(daemon.lines)
-                          if "event=drift.opened" in l or "event=drift.resolved" in l]
-                settled = settled + 1 if len(alerts) == len(logged) else 0
-            assert daemon.stop() == 0
-            heals = sum("event=apply.done kind=heal" in l for _, l in daemon.lines)
-    finally:
-        if daemon:
-            daemon.kill()
-        if rx:
-            rx.close()
-        if gs:
-            gs.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        env = {"DSVMOPS_CLIENT_SECRET": "demo-secret", "DSVMOPS_WEBHOOK_SECRET": "hook-secret",
+               "ALERT_HMAC": "alert-secret"}
+        daemon = stack.enter_context(Daemon(a.dsvmops, config, env))
+        daemon.wait_log("event=apply.done", 120)
+        arm = Arm(armsim)
+        pid = daemon.proc.pid
+        t_start = time.monotonic()
+        samples.append((0.0, sample(pid)))
+        pushes = oob = 0
+        last_sha = None
+        next_push = t_start + a.push_every
+        next_oob = None
+        while time.monotonic() - t_start < a.duration:
+            now = time.monotonic()
+            if now >= next_push:
+                new = 4000 + pushes
+                last_sha = gs.commit(
+                    "dev.yaml",
+                    lambda t, n=new: re.sub(r'costCenter: "\d+"', f'costCenter: "{n}"', t, 1),
+                    f"push {pushes}")
+                code, _ = github_push(daemon.url, "hook-secret", after=last_sha)
+                assert code == 202, code
+                pushes += 1
+                next_push += a.push_every
+                next_oob = now + rng.uniform(2, max(2.5, a.push_every - 1))
+            if next_oob and now >= next_oob:
+                # behind the daemon's back, between pushes
+                next_oob = None
+                if rng.random() < 0.7:
+                    share = arm.get(SHARE, "2025-06-01")
+                    share["properties"]["shareQuota"] = rng.choice([110, 120, 130])
+                    arm.put(SHARE, "2025-06-01", share)
+                    oob += 1
+                else:
+                    rg = arm.get(RG, "2025-04-01")
+                    rg["tags"]["owner"] = f"portal-{pushes}"
+                    arm.put(RG, "2025-04-01", rg)
+                    oob += 1
+            time.sleep(0.5)
+            samples.append((time.monotonic() - t_start, sample(pid)))
+            assert daemon.proc.poll() is None, "the daemon died"
+        st = daemon.wait_status(lambda s: last_sha is None or s["appliedCommit"] == last_sha,
+                                timeout=60)
+        end = sample(pid)
+        samples.append((time.monotonic() - t_start, end))
+        # every episode opened or resolved gives exactly one alert: the
+        # daemon goes on checking, so count until both stand still
+        alerts, logged, settled = [], [], 0
+        deadline = time.monotonic() + 60
+        while settled < 4 and time.monotonic() < deadline:
+            alerts += [e for e in rx.drain(0.5) if e.get("event", "").startswith("drift.")]
+            logged = [l for _, l in list(daemon.lines)
+                      if "event=drift.opened" in l or "event=drift.resolved" in l]
+            settled = settled + 1 if len(alerts) == len(logged) else 0
+        assert daemon.stop() == 0
+        heals = sum("event=apply.done kind=heal" in l for _, l in daemon.lines)
 
     first, last = samples[0][1], samples[-1][1]
     quarter = max(1, len(samples) // 4)
