@@ -946,7 +946,7 @@ static void set_defaults(dsvm_config *cfg)
 {
     cfg->source.interval_ms = 30000;
     cfg->reconcile.auto_apply = 1;
-    cfg->reconcile.parallelism = 16;
+    cfg->reconcile.parallelism = 32;
     cfg->reconcile.max_deletes = 10;
     cfg->reconcile.rollout_batch = 20;
     cfg->reconcile.rollout_batch_percent = 1;

@@ -122,7 +122,7 @@ int dsvm_engine_new(dsvm_engine **out, const dsvm_config *cfg, const dsvm_reconc
     if (!e->opts.instance)
         e->opts.instance = "default";
     if (e->opts.parallelism <= 0)
-        e->opts.parallelism = cfg->reconcile.parallelism > 0 ? cfg->reconcile.parallelism : 16;
+        e->opts.parallelism = cfg->reconcile.parallelism > 0 ? cfg->reconcile.parallelism : 32;
     e->base = cfg->target.resource_manager.value;
     e->audience = cfg->target.audience.value;
     e->subscription = cfg->target.subscription.value;

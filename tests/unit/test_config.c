@@ -70,7 +70,7 @@ static void config_loads_the_example(void **state)
     assert_true(cfg->state.path[0] == '/');
     assert_int_equal(cfg->source.interval_ms, 30000);
     assert_int_equal(cfg->drift.interval_ms, 60000);
-    assert_int_equal(cfg->reconcile.parallelism, 16);
+    assert_int_equal(cfg->reconcile.parallelism, 32);
     assert_int_equal(cfg->reconcile.rollout_batch, 20);
     assert_int_equal(cfg->reconcile.rollout_batch_percent, 1);
     assert_int_equal(cfg->nalerts, 1);
