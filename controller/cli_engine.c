@@ -49,6 +49,12 @@ int dsvm_cli_target_option(int c, const char *arg, dsvm_cli_target *target,
     case 'r':
         opts->rate_limits = arg;
         return 1;
+    case 'f':
+        target->format = arg;
+        return 1;
+    case 'o':
+        target->output = arg;
+        return 1;
     default:
         return 0;
     }

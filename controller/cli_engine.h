@@ -14,6 +14,8 @@ typedef struct {
     const char *config_path;  /**< -c FILE */
     const char *source_dir;   /**< --source DIR, or NULL */
     const char *provider_dir; /**< --provider-dir DIR, or NULL */
+    const char *format;       /**< --format WORD (commands with DSVM_CLI_OUTPUT_LONGOPTS) */
+    const char *output;       /**< -o, --output FILE, or NULL for stdout */
 } dsvm_cli_target;
 
 /**
@@ -29,6 +31,13 @@ typedef struct {
     {"rate-limits", required_argument, NULL, 'r'}
 /* clang-format on */
 
+/** --format and -o/--output, for the commands that print a document. */
+/* clang-format off */
+#define DSVM_CLI_OUTPUT_LONGOPTS                                                   \
+    {"format", required_argument, NULL, 'f'},                                      \
+    {"output", required_argument, NULL, 'o'}
+/* clang-format on */
+
 /** Their usage lines, for --help. */
 #define DSVM_CLI_TARGET_USAGE                                                                      \
     "  -c, --config FILE       controller configuration (dsvmops.yaml)\n"                          \
@@ -39,7 +48,8 @@ typedef struct {
     "                          deletes=B/R (default ARM's: 250/25, 200/10, 200/10)\n"
 
 /**
- * Take option `c` (with `arg`) when it is one of DSVM_CLI_TARGET_LONGOPTS.
+ * Take option `c` (with `arg`) when it is one of DSVM_CLI_TARGET_LONGOPTS
+ * or DSVM_CLI_OUTPUT_LONGOPTS.
  * Returns 1 when it was, 0 when it is the caller's.
  */
 int dsvm_cli_target_option(int c, const char *arg, dsvm_cli_target *target,

@@ -40,15 +40,14 @@ int dsvm_cmd_drift(int argc, char **argv)
 {
     static const struct option longopts[] = {
         DSVM_CLI_TARGET_LONGOPTS,
-        {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
+        DSVM_CLI_OUTPUT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     dsvm_cli_target target = {0};
+    const char *format, *output;
     dsvm_reconcile_opts opts = {0};
     dsvm_drift_report report = {0};
-    const char *format = "text", *output = NULL;
     dsvm_config *cfg = NULL;
     dsvm_engine *e = NULL;
     dsvm_plan *plan = NULL;
@@ -56,15 +55,10 @@ int dsvm_cmd_drift(int argc, char **argv)
     int c, code;
 
     opts.max_deletes = -1;
+    target.format = "text";
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
         case 'h':
             usage(stdout);
             return DSVM_EXIT_OK;
@@ -75,8 +69,10 @@ int dsvm_cmd_drift(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (dsvm_cli_args_done("drift", argc, argv, format) < 0)
+    if (dsvm_cli_args_done("drift", argc, argv, target.format) < 0)
         return DSVM_EXIT_ERROR;
+    format = target.format;
+    output = target.output;
     code = dsvm_cli_engine_open(&cfg, &e, "drift", &target, &opts, 1);
     if (code != 0)
         return code;

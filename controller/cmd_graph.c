@@ -37,14 +37,13 @@ int dsvm_cmd_graph(int argc, char **argv)
 {
     static const struct option longopts[] = {
         DSVM_CLI_TARGET_LONGOPTS,
-        {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
+        DSVM_CLI_OUTPUT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     dsvm_cli_target target = {0};
+    const char *format, *output;
     dsvm_reconcile_opts opts = {0};
-    const char *format = "dot", *output = NULL;
     dsvm_config *cfg = NULL;
     dsvm_engine *e = NULL;
     dsvm_graph *g = NULL;
@@ -52,15 +51,10 @@ int dsvm_cmd_graph(int argc, char **argv)
     int c, code;
 
     opts.max_deletes = -1;
+    target.format = "dot";
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
         case 'h':
             usage(stdout);
             return DSVM_EXIT_OK;
@@ -73,6 +67,8 @@ int dsvm_cmd_graph(int argc, char **argv)
     }
     if (dsvm_cli_args_done("graph", argc, argv, NULL) < 0)
         return DSVM_EXIT_ERROR;
+    format = target.format;
+    output = target.output;
     if (strcmp(format, "dot") != 0) {
         dsvm_cli_error("graph", "unknown --format '%s'; only dot is supported", format);
         return DSVM_EXIT_ERROR;

@@ -52,8 +52,7 @@ int dsvm_cmd_plan(int argc, char **argv)
         DSVM_CLI_TARGET_LONGOPTS,
         {"base", required_argument, NULL, 'B'},
         {"head", required_argument, NULL, 'H'},
-        {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
+        DSVM_CLI_OUTPUT_LONGOPTS,
         {"detailed-exitcode", no_argument, NULL, 'd'},
         {"target", required_argument, NULL, 't'},
         {"prune", no_argument, NULL, 'p'},
@@ -61,9 +60,9 @@ int dsvm_cmd_plan(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     dsvm_cli_target target = {0};
+    const char *format, *output;
     dsvm_pr_plan_args pr = {0};
     dsvm_reconcile_opts opts = {0};
-    const char *format = "text", *output = NULL;
     int detailed = 0, c, code;
     dsvm_config *cfg = NULL;
     dsvm_engine *e = NULL;
@@ -71,6 +70,7 @@ int dsvm_cmd_plan(int argc, char **argv)
     char *text = NULL;
 
     opts.max_deletes = -1;
+    target.format = "text";
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -79,12 +79,6 @@ int dsvm_cmd_plan(int argc, char **argv)
             break;
         case 'H':
             pr.head = optarg;
-            break;
-        case 'f':
-            format = optarg;
-            break;
-        case 'o':
-            output = optarg;
             break;
         case 'd':
             detailed = 1;
@@ -105,8 +99,10 @@ int dsvm_cmd_plan(int argc, char **argv)
             return DSVM_EXIT_ERROR;
         }
     }
-    if (dsvm_cli_args_done("plan", argc, argv, format) < 0)
+    if (dsvm_cli_args_done("plan", argc, argv, target.format) < 0)
         return DSVM_EXIT_ERROR;
+    format = target.format;
+    output = target.output;
     if (pr.base || pr.head) {
         if (!pr.base || !pr.head || strcmp(format, "markdown") != 0) {
             dsvm_cli_error("plan", "a pull-request plan needs --base REV, --head REV and "
