@@ -53,8 +53,9 @@ typedef struct {
     dsvm_metrics *metrics;
     dsvm_server *server;
     dsvm_alerts *alerts;
-    dsvm_source *src; /* NULL when source.url is a plain directory */
-    int wake[2];      /* [0] polled by the loop, [1] written to wake it */
+    dsvm_source *src;  /* NULL when source.url is a plain directory */
+    dsvm_state *state; /* the status document's connection, open while running */
+    int wake[2];       /* [0] polled by the loop, [1] written to wake it */
 
     pthread_mutex_t mu; /* guards the members below, shared with the server */
     int trigger;        /* a webhook asked for a sync */
@@ -535,12 +536,6 @@ static const char *reconcile(dsvm_daemon *d, const char *dir, const char *commit
     if (apply_plan(d, e, plan, commit, kind) == 0) {
         outcome = "succeeded";
         note_states(d, plan, "in_sync");
-        for (size_t i = 0; i < plan->n; i++)
-            if (plan->items[i].action != DSVM_ACTION_NOOP &&
-                plan->items[i].action != DSVM_ACTION_DELETE)
-                json_object_set_new(
-                    d->resources, plan->items[i].id,
-                    json_pack("{s:s,s:s}", "object", plan->items[i].object, "state", "in_sync"));
         set_applied(d, commit, dir);
     }
 out:
@@ -780,18 +775,16 @@ static int add_episode(const dsvm_state_drift *ep, void *payload)
 static void refresh_status(dsvm_daemon *d)
 {
     json_t *doc, *runs = json_array(), *episodes = json_array(), *res = json_array(), *v;
-    dsvm_state *st = NULL;
     size_t counts[4] = {0};
     static const char *const states[4] = {"in_sync", "drifted", "failed", "pending"};
     const char *id;
     char stamp[32] = "", *text;
     int suspended, k;
 
-    if (dsvm_state_open(&st, d->cfg->state.path) == 0) {
-        dsvm_state_runs_list(st, 10, add_run, runs);
-        dsvm_state_drift_open_list(st, add_episode, episodes);
+    if (d->state) {
+        dsvm_state_runs_list(d->state, 10, add_run, runs);
+        dsvm_state_drift_open_list(d->state, add_episode, episodes);
     }
-    dsvm_state_close(st);
     json_object_foreach(d->resources, id, v)
     {
         const char *s = json_string_value(json_object_get(v, "state"));
@@ -999,6 +992,14 @@ static void reload(dsvm_daemon *d)
     }
     dsvm_alerts_free(d->alerts);
     dsvm_source_free(d->src);
+    if (strcmp(cfg->state.path, d->cfg->state.path) != 0) {
+        dsvm_state *st = NULL;
+
+        if (dsvm_state_open(&st, cfg->state.path) == 0) {
+            dsvm_state_close(d->state);
+            d->state = st;
+        }
+    }
     dsvm_config_free(d->cfg);
     d->cfg = cfg;
     d->src = src;
@@ -1022,6 +1023,7 @@ static void teardown(dsvm_daemon *d)
     dsvm_server_stop(d->server);
     dsvm_alerts_free(d->alerts);
     dsvm_source_free(d->src);
+    dsvm_state_close(d->state);
     dsvm_config_free(d->cfg);
     dsvm_metrics_free(d->metrics);
     dsvm_log_free(d->log);
@@ -1044,7 +1046,6 @@ static void teardown(dsvm_daemon *d)
 static int start(dsvm_daemon *d)
 {
     dsvm_server_opts so = {0};
-    dsvm_state *st = NULL;
     char *hook = NULL, *token = NULL;
     int rc;
 
@@ -1070,8 +1071,7 @@ static int start(dsvm_daemon *d)
     if (rc < 0)
         return rc;
     /* the state store must open (and migrate) before we say we are ready */
-    rc = dsvm_state_open(&st, d->cfg->state.path);
-    dsvm_state_close(st);
+    rc = dsvm_state_open(&d->state, d->cfg->state.path);
     if (rc < 0)
         return rc;
     d->suspended = d->cfg->reconcile.suspend;
