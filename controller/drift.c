@@ -165,7 +165,7 @@ size_t dsvm_drift_heal_plan(dsvm_plan *plan, const dsvm_drift_report *r)
 }
 
 typedef struct {
-    json_t *open; /* lower-cased resource ID -> {"episode", "object", "fields", "firstSeenMs"} */
+    json_t *open; /* [{"episode", "id", "object", "fields", "firstSeenMs"}] */
     int oom;
 } open_list;
 
@@ -173,26 +173,21 @@ static int collect_open(const dsvm_state_drift *ep, void *payload)
 {
     open_list *l = payload;
     json_t *fields = json_loads(ep->fields ? ep->fields : "[]", 0, NULL);
-    char *key = dsvm_fmt("%s", ep->resource_id);
     json_t *v =
         json_pack("{s:I,s:s,s:s,s:o,s:I}", "episode", (json_int_t)ep->id, "id", ep->resource_id,
                   "object", ep->object ? ep->object : "", "fields", fields ? fields : json_array(),
                   "firstSeenMs", (json_int_t)ep->first_seen_ms);
 
-    for (char *p = key; p && *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-    if (!key || !v || json_object_set_new(l->open, key, v) < 0)
+    if (json_array_append_new(l->open, v) < 0)
         l->oom = 1;
-    free(key);
     return 0;
 }
 
 int dsvm_drift_record(json_t **opened, json_t **resolved, dsvm_state *st,
                       const dsvm_drift_report *r)
 {
-    open_list l = {json_object(), 0};
+    open_list l = {json_array(), 0};
     json_t *op = json_array(), *res = json_array(), *d, *ep;
-    const char *key;
     size_t i;
     int rc = l.open && op && res ? 0 : dsvm_error_oom();
 
@@ -221,7 +216,7 @@ int dsvm_drift_record(json_t **opened, json_t **resolved, dsvm_state *st,
                                                 json_object_get(d, "action"), "policy", policy));
     }
     /* open episodes whose resource is no longer drifted (or is ignored now) */
-    json_object_foreach(l.open, key, ep)
+    json_array_foreach(l.open, i, ep)
     {
         const json_t *now = drifted_entry(r, json_string_value(json_object_get(ep, "id")));
         int was_resolved = 0;
